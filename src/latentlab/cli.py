@@ -1,0 +1,168 @@
+"""``latentlab``: train, evaluate, sample and inspect every method from one command.
+
+    latentlab methods [--verbose]
+    latentlab train METHOD [--config F.yaml] [--out DIR] [--resume DIR] [--dry-run] [key=value ...]
+    latentlab eval RUN_DIR [--protocol P] [--json]
+    latentlab sample RUN_DIR --n N --out FILE.png [--class C] [--seed S]
+    latentlab data list | fetch NAME | verify NAME
+
+A bad input prints one ``error: ...`` line naming the problem and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+COMMANDS: list = []  # extra sub-command registrars: fn(subparsers)
+
+
+def cmd_methods(args) -> int:
+    from .config import describe
+    from .methods import METHODS
+    from rich.console import Console
+    from rich.table import Table
+    table = Table(title="latentlab methods")
+    for col in ("method", "what it does", "paper"):
+        table.add_column(col)
+    for name in sorted(METHODS):
+        cls = METHODS[name]
+        table.add_row(name, cls.summary, cls.paper)
+    Console(width=160).print(table)
+    if args.verbose:
+        for name in sorted(METHODS):
+            print(f"\n{name}:")
+            for key, tp, default, help_ in describe(METHODS[name].Config):
+                print(f"  {key:<16} {tp:<20} {default!r:<22} {help_}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from .config import parse_overrides, resolve_config, to_yaml
+    from .engine import train
+    from .engine.run import load_run_config
+    from .methods import get_method
+    cls = get_method(args.method)
+    if args.resume:
+        name, cfg = load_run_config(args.resume, parse_overrides(args.overrides))
+        if name != args.method:
+            from .errors import LatentlabError
+            raise LatentlabError(f"{args.resume}: run is of method '{name}', not '{args.method}'")
+    else:
+        cfg = resolve_config(cls.Config, args.method, args.config, args.overrides)
+    if args.dry_run:
+        print(to_yaml(cfg, args.method), end="")
+        return 0
+    res = train(args.method, cfg, out=args.out, resume=args.resume)
+    if res.eval is None:
+        return 0
+    _print_result(res.run_dir, res.eval.metrics, res.artifacts, res.steps, res.seconds)
+    return 0
+
+
+def _print_result(run_dir, metrics, artifacts, steps=None, seconds=None) -> None:
+    if steps is not None:
+        print(f"trained {steps} steps in {seconds:.1f}s")
+    for k, v in metrics.items():
+        print(f"  {k:<20} {v:.6g}" if isinstance(v, float) else f"  {k:<20} {v}")
+    for k, v in artifacts.items():
+        print(f"  {k:<20} {v}")
+    print(f"run directory: {run_dir}  (tensorboard --logdir {Path(run_dir) / 'tb'})")
+
+
+def cmd_eval(args) -> int:
+    from .engine import load_run, write_eval
+    method = load_run(args.run_dir)
+    res = method.evaluate(protocol=args.protocol) if args.protocol else method.evaluate()
+    name = f"eval_{args.protocol}.json" if args.protocol else "eval.json"
+    write_eval(args.run_dir, res, method.step, name)
+    if args.json:
+        print(json.dumps({**res.metrics, "protocol": res.protocol}, default=str))
+    else:
+        _print_result(args.run_dir, res.metrics, res.artifacts)
+    return 0
+
+
+def cmd_sample(args) -> int:
+    from .engine import load_run
+    from .errors import ConfigError
+    method = load_run(args.run_dir)
+    if not method.generative:
+        raise ConfigError(f"{args.run_dir}: method '{method.name}' is not generative: nothing to sample")
+    kw = {"seed": args.seed}
+    if args.cls is not None:
+        kw["label"] = args.cls
+    path = method.save_samples(args.n, Path(args.out), **kw)
+    print(f"wrote {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="latentlab", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("methods", help="list the methods with their papers")
+    s.add_argument("--verbose", "-v", action="store_true", help="also list every config key and default")
+    s.set_defaults(func=cmd_methods)
+
+    s = sub.add_parser("train", help="train a method (defaults < --config < key=value)")
+    s.add_argument("method")
+    s.add_argument("overrides", nargs="*", metavar="key=value")
+    s.add_argument("--config", help="YAML file of config keys")
+    s.add_argument("--out", help="run directory (default runs/<method>-<dataset>-<time>)")
+    s.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
+    s.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("eval", help="evaluate a run's last checkpoint")
+    s.add_argument("run_dir")
+    s.add_argument("--protocol", help="evaluation protocol where a method offers several")
+    s.add_argument("--json", action="store_true", help="print one JSON object of metric -> value")
+    s.set_defaults(func=cmd_eval)
+
+    s = sub.add_parser("sample", help="draw samples from a generative run into a PNG")
+    s.add_argument("run_dir")
+    s.add_argument("--n", type=int, default=64)
+    s.add_argument("--out", required=True)
+    s.add_argument("--class", dest="cls", type=int, default=None, help="class label (conditional models)")
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=cmd_sample)
+
+    from .data.commands import register as register_data
+    register_data(sub)
+    for registrar in COMMANDS:
+        registrar(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .errors import LatentlabError
+    parser = build_parser()
+    try:
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # ``key=value`` overrides may come after options: train METHOD --out D lr=1
+            if getattr(args, "command", None) != "train" or any(e.startswith("-") for e in extra):
+                parser.error(f"unrecognized arguments: {' '.join(extra)}")
+            args.overrides = [*args.overrides, *extra]
+    except SystemExit as e:
+        return int(e.code or 0)
+    try:
+        return int(args.func(args) or 0)
+    except LatentlabError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:
+        from .engine import TrainingInterrupted
+        if isinstance(e, TrainingInterrupted):
+            print(str(e), file=sys.stderr)
+            return e.exit_code
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,219 @@
+"""The one training loop, on Lightning Fabric, that runs every method.
+
+    run dir  <-  config.yaml (before training), metrics.jsonl, tb/, images/, checkpoints/, weights.safetensors
+    for step in range(start, steps):
+        batch = next(stream)                      # position checkpointed
+        logs  = method.training_step(batch, step) # the method's own updates (GAN: D then G)
+        log / images / checkpoint / stop on signal
+
+Resume loads every network, optimizer, scheduler, method buffer, the data position and the RNG
+states, so ``k steps + resume + N-k steps`` equals ``N steps`` exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..config import to_dict, to_yaml
+from ..errors import LatentlabError
+from ..methods.base import EvalResult, Method, get_method, unwrap
+from .checkpoint import load_checkpoint, rng_state, save_checkpoint, save_weights, set_rng_state
+from .logging import RunLogger
+
+
+class TrainingInterrupted(Exception):
+    """SIGINT/SIGTERM arrived; a checkpoint was written. ``exit_code`` is 128 + signal number."""
+
+    def __init__(self, signum: int, step: int, run_dir: Path):
+        self.exit_code, self.step, self.run_dir = 128 + signum, step, run_dir
+        super().__init__(f"interrupted by {signal.Signals(signum).name} at step {step}; "
+                         f"checkpoint written, continue with --resume {run_dir}")
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    steps: int
+    seconds: float
+    eval: EvalResult | None = None
+    artifacts: dict[str, str] = field(default_factory=dict)
+
+
+def make_fabric(cfg):
+    from lightning.fabric import Fabric
+    accel = {"gpu": "cuda"}.get(cfg.device, cfg.device)
+    if accel == "cuda" and not torch.cuda.is_available():
+        raise LatentlabError("config key 'device' = 'cuda' but no CUDA device is available")
+    strategy = cfg.strategy
+    if strategy == "auto" and accel == "cpu" and cfg.devices > 1:
+        strategy = "ddp"
+    return Fabric(accelerator=accel, devices=cfg.devices, strategy=strategy, precision=cfg.precision)
+
+
+def seed_all(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def default_run_dir(method: str, cfg) -> Path:
+    ds = Path(cfg.dataset).name if os.sep in cfg.dataset else cfg.dataset
+    return Path("runs") / f"{method}-{ds}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
+def check_new_run_dir(path: Path) -> None:
+    if path.exists() and any(path.iterdir()):
+        raise LatentlabError(f"{path}: run directory exists and is not empty; "
+                             f"use --resume {path} to continue it, or choose another --out")
+
+
+class _StopFlag:
+    """Turns SIGINT/SIGTERM into a flag checked between steps (main thread only)."""
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._old = {}
+
+    def __enter__(self):
+        import threading
+        if threading.current_thread() is threading.main_thread():
+            for s in (signal.SIGINT, signal.SIGTERM):
+                self._old[s] = signal.signal(s, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.signum is not None:  # second signal: stop hard
+            signal.signal(signum, self._old.get(signum, signal.SIG_DFL))
+            raise KeyboardInterrupt
+        self.signum = signum
+
+    def __exit__(self, *exc):
+        for s, h in self._old.items():
+            signal.signal(s, h)
+
+
+def _gather_rng(fabric) -> list[dict[str, Any]]:
+    state = rng_state()
+    if fabric.world_size == 1:
+        return [state]
+    out: list = [None] * fabric.world_size
+    torch.distributed.all_gather_object(out, state)
+    return out
+
+
+def train(method_name: str, cfg, out: str | Path | None = None, resume: str | Path | None = None,
+          fabric=None, verbose: bool = True) -> TrainResult:
+    """Train ``method_name`` with the resolved ``cfg``; returns the run directory and final evaluation."""
+    cls = get_method(method_name)
+    fabric = fabric or make_fabric(cfg)
+    fabric.launch()
+    rank, world = fabric.global_rank, fabric.world_size
+    if resume is not None:
+        run_dir = Path(resume)
+        ckpt_path = run_dir / "checkpoints" / "last.ckpt"
+        state = load_checkpoint(ckpt_path)
+        if state.get("method_name") != method_name:
+            raise LatentlabError(f"{ckpt_path}: checkpoint is of method '{state.get('method_name')}', not '{method_name}'")
+        if len(state["rng"]) != world:
+            raise LatentlabError(f"{ckpt_path}: saved with {len(state['rng'])} processes, resuming with {world}")
+    else:
+        run_dir = Path(out) if out is not None else default_run_dir(method_name, cfg)
+        if rank == 0:
+            check_new_run_dir(run_dir)
+        state = None
+
+    seed_all(cfg.seed + rank)
+    method = cls(cfg)                      # builds networks and loads data: errors before any file is written
+    method.setup(fabric)
+    method.run_dir = run_dir
+    stream = method.batches(rank, world)
+    start = 0
+    if state is not None:
+        method.load_state_dict(state["method"])
+        stream.load_state_dict(state["data"])
+        set_rng_state(state["rng"][rank])
+        start = int(state["step"])
+        if start > cfg.steps:
+            raise LatentlabError(f"{ckpt_path}: checkpoint is at step {start}, beyond steps={cfg.steps}")
+
+    is_main = rank == 0
+    if is_main:
+        (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.yaml").write_text(to_yaml(cfg, method_name))
+    logger = RunLogger(run_dir, cfg.steps, start, enabled=is_main)
+
+    def checkpoint(done: int, periodic: bool) -> None:
+        rng = _gather_rng(fabric)
+        if not is_main:
+            return
+        full = {"version": 1, "method_name": method_name, "step": done, "config": to_dict(cfg),
+                "method": method.state_dict(), "data": stream.state_dict(), "rng": rng}
+        save_checkpoint(run_dir / "checkpoints" / "last.ckpt", full)
+        if periodic:
+            save_checkpoint(run_dir / "checkpoints" / f"step_{done:07d}.ckpt", full)
+
+    if verbose and is_main:
+        print(f"{method_name}: training {cfg.steps - start} steps on {cfg.dataset} -> {run_dir}", flush=True)
+    t0 = time.perf_counter()
+    window: dict[str, list[float]] = {}
+    done = start
+    try:
+        with _StopFlag() as stop:
+            for step in range(start, cfg.steps):
+                method.step = step
+                logs = method.training_step(next(stream), step)
+                done = step + 1
+                for k, v in logs.items():
+                    window.setdefault(k, []).append(float(v))
+                if done % cfg.log_every == 0 or done == cfg.steps:
+                    logger.log(done, {k: sum(v) / len(v) for k, v in window.items()})
+                    window.clear()
+                else:
+                    logger.advance(done)
+                if cfg.image_every and done % cfg.image_every == 0 and is_main:
+                    logger.images(done, method.images())
+                if cfg.ckpt_every and done % cfg.ckpt_every == 0 and done != cfg.steps:
+                    checkpoint(done, periodic=True)
+                if stop.signum is not None:
+                    checkpoint(done, periodic=False)
+                    raise TrainingInterrupted(stop.signum, done, run_dir)
+        checkpoint(done, periodic=False)
+    finally:
+        logger.close()
+    seconds = time.perf_counter() - t0
+    result = TrainResult(run_dir, done - start, seconds)
+    if not is_main:
+        return result
+    save_weights(run_dir / "weights.safetensors", {k: unwrap(m).state_dict() for k, m in method.modules().items()},
+                 {"method": method_name, "step": str(done)})
+    logger = RunLogger(run_dir, cfg.steps, done, enabled=True)
+    try:
+        if cfg.image_every:
+            result.artifacts.update({k: str(v) for k, v in logger.images(done, method.images()).items()})
+        result.artifacts.update(method.on_train_end(run_dir))
+        if cfg.eval_at_end:
+            result.eval = method.evaluate()
+            write_eval(run_dir, result.eval, done)
+            logger.record(done, result.eval.metrics, "eval")
+            result.artifacts.update(result.eval.artifacts)
+    finally:
+        logger.close()
+    return result
+
+
+def write_eval(run_dir: Path, res: EvalResult, step: int, name: str = "eval.json") -> Path:
+    path = Path(run_dir) / name
+    path.write_text(json.dumps({"step": step, "metrics": res.metrics, "protocol": res.protocol,
+                                "artifacts": res.artifacts}, indent=2, default=str) + "\n")
+    return path

@@ -1,0 +1,1 @@
+"""Evaluation: every result records the protocol that produced it."""

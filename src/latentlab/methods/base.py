@@ -1,0 +1,185 @@
+"""The small contract every method implements, and the registry.
+
+A method is one file: a config dataclass with the paper's defaults, networks from ``nets/``, losses
+from ``losses/``, and hooks the engine calls:
+
+- ``__init__(cfg)``: build networks (plain ``nn.Module`` attributes) and load data.
+- ``configure_optimizers() -> dict[name, Optimizer]`` (and optionally ``configure_schedulers``).
+- ``batches(rank, world) -> BatchSource``: the training data stream (its position is checkpointed).
+- ``training_step(batch, step) -> dict[str, float]``: does its own updates with ``self.optimize``.
+- ``evaluate() -> EvalResult``, ``images() -> dict[str, Tensor]``, ``sample(n)`` for generators.
+
+Everything that is an ``nn.Module`` attribute, every optimizer and scheduler, and every attribute
+named in ``extra_state`` is checkpointed, so resume is exact without per-method code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from ..config import TrainConfig
+from ..errors import ConfigError, NonFiniteLossError
+
+
+@dataclass
+class EvalResult:
+    """Metric values plus the protocol that produced them (so numbers are never orphaned)."""
+
+    metrics: dict[str, float]
+    protocol: dict[str, Any] = field(default_factory=dict)
+    artifacts: dict[str, str] = field(default_factory=dict)  # name -> file path
+
+
+class Method:
+    name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    paper: ClassVar[str] = ""
+    Config: ClassVar[type[TrainConfig]] = TrainConfig
+    generative: ClassVar[bool] = False
+    trainable: ClassVar[tuple[str, ...]] = ()       # nn.Module attributes wrapped by Fabric (DDP)
+    extra_state: ClassVar[tuple[str, ...]] = ()     # tensor attributes checkpointed as-is
+
+    def __init__(self, cfg: TrainConfig):
+        self.cfg = cfg
+        self.fabric = None
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.schedulers: dict[str, Any] = {}
+        self.step = 0
+        self.run_dir: Path | None = None
+
+    # -- hooks to implement ------------------------------------------------------------------
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        raise NotImplementedError
+
+    def configure_schedulers(self) -> dict[str, Any]:
+        return {}
+
+    def batches(self, rank: int, world: int):
+        raise NotImplementedError
+
+    def training_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
+        raise NotImplementedError
+
+    def evaluate(self, protocol: str | None = None) -> EvalResult:
+        """Final metrics with their protocol. ``protocol`` selects one where a method has several."""
+        return EvalResult({})
+
+    def images(self) -> dict[str, torch.Tensor]:
+        """Pictures to log now: name -> (N, C, H, W) grid batch in [0, 1], or (3, H, W) image."""
+        return {}
+
+    def on_train_end(self, run_dir: Path) -> dict[str, str]:
+        """Write final figures into ``run_dir``; return name -> path."""
+        return {}
+
+    def sample(self, n: int, **kw) -> torch.Tensor:
+        raise ConfigError(f"method '{self.name}' is not generative: nothing to sample")
+
+    def save_samples(self, n: int, path: Path, **kw) -> Path:
+        """Write ``n`` samples as a picture (image grid by default; methods on points override)."""
+        from ..viz.grid import save_image
+        x = self.sample(n, **kw)                                  # (n, C, H, W) in [0, 1]
+        return save_image(x, path)
+
+    # -- engine plumbing (shared) ------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return self.fabric.device if self.fabric is not None else torch.device("cpu")
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {k: v for k, v in vars(self).items() if isinstance(v, nn.Module)}
+
+    def setup(self, fabric) -> None:
+        """Move networks to the device, wrap trainable ones (DDP), build optimizers."""
+        self.fabric = fabric
+        for name, mod in self.modules().items():
+            if self.cfg.channels_last and any(isinstance(m, nn.Conv2d) for m in mod.modules()):
+                mod = mod.to(memory_format=torch.channels_last)
+            if name in self.trainable:
+                mod = fabric.setup_module(mod)
+                if self.cfg.compile:
+                    mod = torch.compile(mod, dynamic=False)
+            else:
+                mod = mod.to(fabric.device)
+            setattr(self, name, mod)
+        self.optimizers = {k: fabric.setup_optimizers(o) for k, o in self.configure_optimizers().items()}
+        self.schedulers = self.configure_schedulers()
+        for name in self.extra_state:
+            setattr(self, name, getattr(self, name).to(fabric.device))
+
+    def prepare_images(self, x: torch.Tensor) -> torch.Tensor:
+        """uint8 (B, C, H, W) -> float in [0, 1] on the device, channels_last if configured."""
+        x = x.to(self.device, non_blocking=True).float().div_(255)
+        return x.contiguous(memory_format=torch.channels_last) if self.cfg.channels_last else x
+
+    def optimize(self, name: str, loss: torch.Tensor) -> None:
+        """One update of optimizer ``name``; refuses a non-finite loss before touching weights."""
+        if not torch.isfinite(loss.detach()).all():
+            raise NonFiniteLossError(f"non-finite loss '{name}' = {loss.item()} at step {self.step}; "
+                                     "stopped, the last good checkpoint is kept")
+        opt = self.optimizers[name]
+        opt.zero_grad(set_to_none=True)
+        self.fabric.backward(loss)
+        opt.step()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "modules": {k: _unwrap(m).state_dict() for k, m in self.modules().items()},
+            "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+            "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
+            "extra": {k: getattr(self, k) for k in self.extra_state},
+        }
+
+    def load_state_dict(self, state: dict[str, Any], weights_only: bool = False) -> None:
+        mods = self.modules()
+        for k, sd in state["modules"].items():
+            if k not in mods:
+                raise ConfigError(f"checkpoint has network '{k}' that method '{self.name}' does not build")
+            _unwrap(mods[k]).load_state_dict(sd)
+        for k, v in state.get("extra", {}).items():
+            cur = getattr(self, k)
+            setattr(self, k, v.to(cur.device) if isinstance(v, torch.Tensor) else v)
+        if weights_only:
+            return
+        for k, sd in state["optimizers"].items():
+            self.optimizers[k].load_state_dict(sd)
+        for k, sd in state["schedulers"].items():
+            self.schedulers[k].load_state_dict(sd)
+
+
+def _unwrap(m: nn.Module) -> nn.Module:
+    """The plain module under Fabric/DDP/compile wrappers (state-dict keys without prefixes)."""
+    while True:
+        if hasattr(m, "_forward_module"):        # lightning _FabricModule
+            m = m._original_module if hasattr(m, "_original_module") else m._forward_module
+        elif hasattr(m, "_orig_mod"):            # torch.compile
+            m = m._orig_mod
+        elif isinstance(m, nn.parallel.DistributedDataParallel):
+            m = m.module
+        else:
+            return m
+
+
+unwrap = _unwrap
+
+METHODS: dict[str, type[Method]] = {}
+
+
+def register_method(cls: type[Method]) -> type[Method]:
+    if not cls.name:
+        raise ValueError(f"{cls.__qualname__} has no name")
+    if cls.name in METHODS:
+        raise ValueError(f"method {cls.name!r} registered twice")
+    METHODS[cls.name] = cls
+    return cls
+
+
+def get_method(name: str) -> type[Method]:
+    if name not in METHODS:
+        raise ConfigError(f"unknown method '{name}' (known: {', '.join(sorted(METHODS))})")
+    return METHODS[name]

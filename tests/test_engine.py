@@ -1,0 +1,167 @@
+"""The engine: exact resume, signals, non-finite loss, run-directory artifacts, DDP equivalence."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from latentlab.cli import main
+from latentlab.config import resolve_config
+from latentlab.engine import train
+from latentlab.engine.checkpoint import load_checkpoint
+from latentlab.engine.logging import read_metrics
+from latentlab.errors import NonFiniteLossError
+from latentlab.methods import get_method
+from latentlab.methods.base import Method
+
+from helpers import REPO, assert_same_weights, cli, weights
+
+
+def _cfg(method, **kw):
+    return resolve_config(get_method(method).Config, method, None, {k: str(v) for k, v in kw.items()})
+
+
+def _losses(run_dir):
+    return [(r["step"], {k: v for k, v in r.items() if k.startswith("loss")})
+            for r in read_metrics(run_dir) if "kind" not in r]
+
+
+@pytest.mark.parametrize("method,extra", [
+    ("supervised", dict(dataset="digits", batch_size=32)),
+    ("gan1d", dict(batch_size=16)),
+    ("gan2d", dict(batch_size=64, z_dim=8, hidden=16)),
+])
+def test_resume_is_exact(tmp_path, method, extra):
+    common = dict(log_every=1, ckpt_every=0, image_every=0, eval_at_end=False, **extra)
+    straight = train(method, _cfg(method, steps=12, **common), out=tmp_path / "a", verbose=False)
+    train(method, _cfg(method, steps=5, **common), out=tmp_path / "b", verbose=False)
+    resumed = train(method, _cfg(method, steps=12, **common), resume=tmp_path / "b", verbose=False)
+    assert straight.steps == 12 and resumed.steps == 7
+    assert_same_weights(weights(tmp_path / "a"), weights(tmp_path / "b"))
+    la, lb = _losses(tmp_path / "a"), _losses(tmp_path / "b")
+    assert [s for s, _ in la] == list(range(1, 13))
+    assert la == lb  # identical loss sequence, no duplicated or missing step
+    ca = load_checkpoint(tmp_path / "a" / "checkpoints" / "last.ckpt")
+    cb = load_checkpoint(tmp_path / "b" / "checkpoints" / "last.ckpt")
+    assert ca["data"] == cb["data"] if method == "supervised" else True
+    for name in ca["method"]["optimizers"]:  # optimizer moments too
+        sa, sb = ca["method"]["optimizers"][name]["state"], cb["method"]["optimizers"][name]["state"]
+        for pid in sa:
+            for k, v in sa[pid].items():
+                if isinstance(v, torch.Tensor):
+                    assert torch.equal(v, sb[pid][k])
+
+
+def test_run_directory_artifacts(tmp_path):
+    out = tmp_path / "run"
+    rc = main(["train", "gan2d", "--out", str(out), "steps=2", "batch_size=32", "z_dim=4", "hidden=8",
+               "eval_samples=200", "log_every=1", "image_every=1", "ckpt_every=1"])
+    assert rc == 0
+    for f in ("config.yaml", "metrics.jsonl", "weights.safetensors", "eval.json", "samples.png",
+              "checkpoints/last.ckpt", "checkpoints/step_0000001.ckpt"):
+        assert (out / f).is_file(), f
+    assert list((out / "tb").glob("events.out.tfevents.*"))
+    assert sorted(p.name for p in (out / "images").glob("*.png")) == ["samples_0000001.png", "samples_0000002.png"]
+    ev = json.loads((out / "eval.json").read_text())
+    assert {"modes", "hq_fraction"} <= ev["metrics"].keys() and ev["protocol"]["n_samples"] == 200
+    # the TensorBoard file holds both scalars and images
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    acc = EventAccumulator(str(out / "tb")).Reload()
+    assert "loss_d" in acc.Tags()["scalars"] and "samples" in acc.Tags()["images"]
+
+
+def test_config_written_before_training_and_existing_dir_refused(tmp_path, capsys):
+    out = tmp_path / "r"
+    assert main(["train", "gan1d", "--out", str(out), "steps=3", "image_every=0"]) == 0
+    text = (out / "config.yaml").read_text()
+    assert "method: gan1d" in text and "steps: 3" in text
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    assert main(["train", "gan1d", "--out", str(out), "steps=3"]) == 2
+    assert "exists" in capsys.readouterr().err
+    assert before == {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}  # nothing overwritten
+
+
+def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch, capsys):
+    orig = Method.optimize
+
+    def poisoned(self, name, loss):
+        return orig(self, name, loss * float("nan") if self.step == 5 else loss)
+
+    monkeypatch.setattr(Method, "optimize", poisoned)
+    out = tmp_path / "nan"
+    with pytest.raises(NonFiniteLossError, match="step 5"):
+        train("supervised", _cfg("supervised", steps=20, ckpt_every=2, log_every=1, batch_size=16),
+              out=out, verbose=False)
+    ck = load_checkpoint(out / "checkpoints" / "last.ckpt")
+    assert ck["step"] == 4
+    assert all(torch.isfinite(v).all() for v in ck["method"]["modules"]["model"].values())
+    # through the CLI: one line, exit code 2
+    assert main(["train", "supervised", "--out", str(tmp_path / "nan3"), "steps=20", "batch_size=16"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: non-finite loss 'model'") and "step 5" in err[-1]
+
+
+def test_sigterm_checkpoints_and_resume_matches_uninterrupted(tmp_path):
+    args = ["supervised", "dataset=digits", "steps=600", "batch_size=32", "log_every=1", "ckpt_every=0",
+            "eval_at_end=false"]
+    killed = tmp_path / "killed"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    p = subprocess.Popen([sys.executable, "-m", "latentlab.cli", "train", *args, "--out", str(killed)],
+                         cwd=str(REPO), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    metrics = killed / "metrics.jsonl"
+    t0 = time.time()
+    while time.time() - t0 < 120:
+        if metrics.exists() and len(metrics.read_text().splitlines()) >= 20:
+            break
+        time.sleep(0.05)
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 128 + signal.SIGTERM, err
+    assert "--resume" in err
+    k = load_checkpoint(killed / "checkpoints" / "last.ckpt")["step"]
+    assert 20 <= k < 600
+    cli("train", "supervised", "--resume", str(killed))
+    cli("train", *args, "--out", str(tmp_path / "straight"))
+    assert_same_weights(weights(killed), weights(tmp_path / "straight"))
+    assert _losses(killed) == _losses(tmp_path / "straight")
+
+
+def test_ddp_two_processes_equal_one_process(tmp_path):
+    common = ["dataset=digits", "steps=8", "batch_size=32", "log_every=1", "ckpt_every=0", "eval_at_end=false",
+              "channels_last=false"]
+    cli("train", "supervised", *common, "--out", str(tmp_path / "one"))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                        "-m", "latentlab.cli", "train", "supervised", *common, "devices=2", "strategy=ddp",
+                        "--out", str(tmp_path / "two")], cwd=str(REPO), env=env, capture_output=True, text=True,
+                       timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert len(load_checkpoint(tmp_path / "two" / "checkpoints" / "last.ckpt")["rng"]) == 2  # two processes ran
+    a, b = weights(tmp_path / "one"), weights(tmp_path / "two")
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5)
+
+
+def test_shuffled_batches_split_the_global_batch_across_ranks():
+    from latentlab.engine.batches import ShuffledBatches
+    x = torch.arange(100)
+    one = ShuffledBatches({"x": x}, 20, seed=3)
+    ranks = [ShuffledBatches({"x": x}, 20, seed=3, rank=r, world=2) for r in range(2)]
+    seen = []
+    for _ in range(12):  # crosses epoch boundaries
+        full = next(one)["x"]
+        parts = [next(r)["x"] for r in ranks]
+        assert all(len(p) == 10 for p in parts)
+        assert torch.equal(torch.cat(parts), full)
+        seen.append(full)
+    assert sorted(torch.cat(seen[:5]).tolist()) == list(range(100))  # epoch 0 is a permutation
+    assert not torch.equal(torch.cat(seen[:5]), torch.cat(seen[5:10]))  # epoch 1 reshuffled

@@ -1,0 +1,80 @@
+"""The first methods end to end: supervised learns, gan1d's theta reaches the data mean, gan2d covers modes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from PIL import Image
+
+from latentlab.cli import main
+from latentlab.config import resolve_config
+from latentlab.engine import train
+from latentlab.methods import get_method
+
+from conftest import needs
+
+
+def _cfg(method, **kw):
+    return resolve_config(get_method(method).Config, method, None, {k: str(v) for k, v in kw.items()})
+
+
+def test_supervised_learns_digits(tmp_path):
+    res = train("supervised", _cfg("supervised", steps=300, batch_size=64, log_every=50), out=tmp_path / "s",
+                verbose=False)
+    assert res.eval.metrics["test_accuracy"] > 0.9
+    assert res.eval.protocol["selection"].startswith("last step")
+
+
+def test_supervised_overfits_one_batch(tmp_path):
+    cfg = _cfg("supervised", steps=60, batch_size=16, val_fraction=0.0, eval_at_end=False, lr=3e-3)
+    from latentlab.methods.supervised import Supervised
+    m = Supervised(cfg)
+    from latentlab.engine import make_fabric
+    m.setup(make_fabric(cfg))
+    x, y = m.train_set.images[:16], m.train_set.labels[:16]
+    for step in range(60):
+        m.step = step
+        logs = m.training_step({"x": x, "y": y}, step)
+    assert logs["train_acc"] == 1.0 and logs["loss"] < 0.05
+
+
+@needs("mnist")
+def test_supervised_mnist_short(tmp_path):
+    res = train("supervised", _cfg("supervised", dataset="mnist", steps=150, batch_size=64, log_every=50,
+                                   eval_batch_size=2000), out=tmp_path / "m", verbose=False)
+    assert res.eval.metrics["test_accuracy"] > 0.9
+
+
+def test_gan1d_theta_converges_to_data_mean(tmp_path):
+    res = train("gan1d", _cfg("gan1d", image_every=0), out=tmp_path / "g", verbose=False)
+    assert res.eval.metrics["abs_error"] < 0.15, res.eval.metrics
+    img = Image.open(res.artifacts["densities"])
+    assert img.width > 600 and img.height > 200
+
+
+@pytest.mark.parametrize("loss", ["minimax", "nonsaturating"])
+def test_gan1d_both_losses_move_theta_towards_mean(tmp_path, loss):
+    res = train("gan1d", _cfg("gan1d", loss=loss, steps=600, image_every=0), out=tmp_path / loss, verbose=False)
+    assert res.eval.metrics["abs_error"] < 0.5 * res.eval.metrics["data_mean"]
+
+
+def test_gan2d_ring8_short_run_and_cli_eval_sample(tmp_path, capsys):
+    out = tmp_path / "ring"
+    assert main(["train", "gan2d", "--out", str(out), "image_every=0"]) == 0
+    ev = json.loads((out / "eval.json").read_text())["metrics"]
+    assert ev["modes"] >= 4 and ev["hq_fraction"] > 0.01, ev
+    capsys.readouterr()
+    assert main(["eval", str(out), "--json"]) == 0
+    js = json.loads(capsys.readouterr().out)
+    assert js["modes"] == ev["modes"] and js["protocol"]["n_samples"] == 2500
+    assert main(["sample", str(out), "--n", "500", "--out", str(tmp_path / "s.png")]) == 0
+    assert Image.open(tmp_path / "s.png").size[0] > 100
+
+
+def test_sample_refuses_non_generative(tmp_path, capsys):
+    out = tmp_path / "sup"
+    assert main(["train", "supervised", "--out", str(out), "steps=2", "eval_at_end=false"]) == 0
+    assert main(["sample", str(out), "--n", "4", "--out", str(tmp_path / "x.png")]) == 2
+    assert "not generative" in capsys.readouterr().err
