@@ -16,9 +16,6 @@ import json
 import sys
 from pathlib import Path
 
-COMMANDS: list = []  # extra sub-command registrars: fn(subparsers)
-
-
 def cmd_methods(args) -> int:
     from .config import describe
     from .methods import METHODS
@@ -74,8 +71,9 @@ def _print_result(run_dir, metrics, artifacts, steps=None, seconds=None) -> None
 
 def cmd_eval(args) -> int:
     from .engine import load_run, write_eval
+    from .eval import run_protocol
     method = load_run(args.run_dir)
-    res = method.evaluate(protocol=args.protocol) if args.protocol else method.evaluate()
+    res = run_protocol(method, args.protocol)
     name = f"eval_{args.protocol}.json" if args.protocol else "eval.json"
     write_eval(args.run_dir, res, method.step, name)
     if args.json:
@@ -130,10 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=cmd_sample)
 
+    from .commands import register_all
     from .data.commands import register as register_data
     register_data(sub)
-    for registrar in COMMANDS:
-        registrar(sub)
+    register_all(sub)
     return p
 
 

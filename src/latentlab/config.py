@@ -51,6 +51,7 @@ class TrainConfig:
     ckpt_every: int = param(1000, ge=0, help="steps between periodic checkpoints (0: only last.ckpt)")
     image_every: int = param(500, ge=0, help="steps between image grids (0: off)")
     eval_at_end: bool = param(True, help="run the method's evaluation when training ends")
+    max_seconds: float | None = param(None, gt=0, help="stop training after this wall time (benchmarks' CPU budget)")
 
     def __post_init__(self):
         validate(self)

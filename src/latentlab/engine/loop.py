@@ -188,6 +188,10 @@ def train(method_name: str, cfg, out: str | Path | None = None, resume: str | Pa
                 if stop.signum is not None:
                     checkpoint(done, periodic=False)
                     raise TrainingInterrupted(stop.signum, done, run_dir)
+                if cfg.max_seconds is not None and _out_of_time(fabric, t0, cfg.max_seconds):
+                    if window:
+                        logger.log(done, {k: sum(v) / len(v) for k, v in window.items()})
+                    break
         checkpoint(done, periodic=False)
     finally:
         logger.close()
@@ -210,6 +214,14 @@ def train(method_name: str, cfg, out: str | Path | None = None, resume: str | Pa
     finally:
         logger.close()
     return result
+
+
+def _out_of_time(fabric, t0: float, budget: float) -> bool:
+    """The time budget is over (rank 0 decides, so every process stops at the same step)."""
+    over = torch.tensor([float(time.perf_counter() - t0 >= budget)])
+    if fabric.world_size > 1:
+        torch.distributed.broadcast(over, src=0)
+    return bool(over.item())
 
 
 def write_eval(run_dir: Path, res: EvalResult, step: int, name: str = "eval.json") -> Path:

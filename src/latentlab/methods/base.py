@@ -77,6 +77,13 @@ class Method:
         """Write final figures into ``run_dir``; return name -> path."""
         return {}
 
+    def encoder(self) -> nn.Module | None:
+        """The network whose ``forward_features(x) -> (B, F)`` is this run's representation, if any.
+
+        Generic protocols (linear probe, k-NN, retrieval) evaluate any run whose method returns one.
+        """
+        return None
+
     def sample(self, n: int, **kw) -> torch.Tensor:
         raise ConfigError(f"method '{self.name}' is not generative: nothing to sample")
 

@@ -96,6 +96,9 @@ class Supervised(Method):
         self.optimize("model", loss)
         return {"loss": loss.item(), "train_acc": (logits.argmax(1) == y).float().mean().item()}
 
+    def encoder(self):
+        return self.model
+
     def evaluate(self, protocol=None) -> EvalResult:
         acc = lambda ds: accuracy(self.model, ds.images, ds.labels, self.prepare_images, self.cfg.eval_batch_size)
         metrics = {"test_accuracy": acc(self.test_set)}

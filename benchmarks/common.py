@@ -1,0 +1,84 @@
+"""Shared helpers for benchmark suites: machine description, tables, mean ± standard error, runs."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+OUT = ROOT / "benchmarks" / "out"          # run directories (git-ignored)
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+def data_dir() -> str:
+    return os.environ.get("LATENTLAB_DATA", str(SHARED_DATA))
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, "
+            f"{torch.get_num_threads()} threads, Python {platform.python_version()}")
+
+
+def git_rev() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                              text=True).stdout.strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
+def mean_se(xs: list[float]) -> tuple[float, float]:
+    m = statistics.fmean(xs)
+    se = statistics.stdev(xs) / math.sqrt(len(xs)) if len(xs) > 1 else float("nan")
+    return m, se
+
+
+def fmt_mean_se(xs: list[float], digits: int = 1, scale: float = 1.0) -> str:
+    m, se = mean_se([x * scale for x in xs])
+    return f"{m:.{digits}f} ± {se:.{digits}f}" if not math.isnan(se) else f"{m:.{digits}f}"
+
+
+def table(header: list[str], rows: list[list]) -> str:
+    line = lambda cells: "| " + " | ".join(str(c) for c in cells) + " |"
+    return "\n".join([line(header), line(["---"] * len(header)), *(line(r) for r in rows)])
+
+
+def section(title: str, command: str, budget: str, seeds: str, body: str, notes: str = "") -> str:
+    """A BENCHMARKS.md section that always states command, machine, time budget and seeds."""
+    head = (f"## {title}\n\n- command: `{command}`\n- machine: {machine()}\n- budget: {budget}\n"
+            f"- seeds: {seeds}\n- commit: {git_rev()}, measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n")
+    return head + "\n" + body.strip() + "\n" + (f"\n{notes.strip()}\n" if notes else "")
+
+
+def train_run(method: str, out: Path, **overrides):
+    """Train in-process through the engine; returns the TrainResult."""
+    from latentlab.config import resolve_config
+    from latentlab.engine import train
+    from latentlab.methods import get_method
+    cfg = resolve_config(get_method(method).Config, method, None, {k: str(v) for k, v in overrides.items()})
+    if out.exists():
+        import shutil
+        shutil.rmtree(out)
+    return train(method, cfg, out=out, verbose=False)
+
+
+def save_json(name: str, obj) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(obj, indent=2, default=str) + "\n")
