@@ -42,7 +42,8 @@ class RunLogger:
             return
         elapsed = time.perf_counter() - self._t0
         rate = (step - self.start) / elapsed if elapsed > 0 else 0.0
-        rec = {"step": step, **{k: float(v) for k, v in values.items()}, "steps_per_s": rate}
+        rec = {"step": step, **{k: float(v) for k, v in values.items()}, "steps_per_s": rate,
+               "elapsed_s": elapsed}
         with open(self.metrics_path, "a") as f:
             f.write(json.dumps(rec) + "\n")
         for k, v in values.items():
