@@ -165,3 +165,15 @@ def test_shuffled_batches_split_the_global_batch_across_ranks():
         seen.append(full)
     assert sorted(torch.cat(seen[:5]).tolist()) == list(range(100))  # epoch 0 is a permutation
     assert not torch.equal(torch.cat(seen[:5]), torch.cat(seen[5:10]))  # epoch 1 reshuffled
+
+
+def test_tensorboard_keeps_every_logged_step_across_resume(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    common = dict(log_every=1, ckpt_every=0, image_every=0, batch_size=16)
+    train("gan1d", _cfg("gan1d", steps=4, **common), out=tmp_path / "r", verbose=False)
+    train("gan1d", _cfg("gan1d", steps=7, **common), resume=tmp_path / "r", verbose=False)
+    acc = EventAccumulator(str(tmp_path / "r" / "tb")).Reload()
+    assert [e.step for e in acc.Scalars("loss_d")] == list(range(1, 8))
+    assert [e.step for e in acc.Scalars("eval/theta")] == [4, 7]  # each session's final evaluation
+    kinds = [(r["step"], r.get("kind")) for r in read_metrics(tmp_path / "r") if "kind" in r]
+    assert kinds == [(4, "eval"), (7, "eval")]

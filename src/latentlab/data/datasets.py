@@ -75,8 +75,8 @@ def load_dataset(name: str, split: str = "train", data_dir: str | Path | None = 
             else:  # pragma: no cover - a spec without a reader
                 raise DataError(f"{name}: no reader registered")
         except readers.MissingFileError as e:
-            raise DataError(f"{e} (run `latentlab data fetch {name}` or point --data-dir / LATENTLAB_DATA "
-                            f"at a folder holding {name}/)") from None
+            raise DataError(f"{e} (run `latentlab data fetch {name}`, or set data_dir=DIR or "
+                            f"$LATENTLAB_DATA to a folder holding {name}/)") from None
         if x.shape[1:] != spec.shape:
             raise DataError(f"{root}: images have shape {x.shape[1:]}, expected {spec.shape}")
         classes = list(spec.classes)

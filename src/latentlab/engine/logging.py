@@ -14,7 +14,9 @@ from ..viz.grid import make_grid, save_image
 
 
 class RunLogger:
-    def __init__(self, run_dir: Path | None, total: int, start: int, enabled: bool = True):
+    def __init__(self, run_dir: Path | None, total: int, start: int, enabled: bool = True, resume: bool = True,
+                 progress: bool = True):
+        """``resume``: drop records logged after ``start`` (a crashed run's tail) before appending."""
         self.enabled = enabled and run_dir is not None
         self.run_dir, self.total, self.start = run_dir, total, start
         self.tb = None
@@ -24,10 +26,11 @@ class RunLogger:
         if not self.enabled:
             return
         self.metrics_path = run_dir / "metrics.jsonl"
-        _truncate_after(self.metrics_path, start)
+        if resume:
+            _truncate_after(self.metrics_path, start)
         from torch.utils.tensorboard import SummaryWriter
-        self.tb = SummaryWriter(str(run_dir / "tb"), purge_step=start if start else None)
-        if sys.stdout.isatty():
+        self.tb = SummaryWriter(str(run_dir / "tb"), purge_step=start + 1 if start and resume else None)
+        if progress and sys.stdout.isatty():
             from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                        TimeElapsedColumn, TimeRemainingColumn)
             self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -96,8 +99,7 @@ def _truncate_after(path: Path, step: int) -> None:
     """On resume, drop records logged after the checkpoint we resume from."""
     if not path.exists():
         return
-    keep = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln).get("step", 0) <= step
-            and json.loads(ln).get("kind") is None]
+    keep = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln).get("step", 0) <= step]
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text("".join(ln + "\n" for ln in keep))
     tmp.replace(path)

@@ -201,7 +201,7 @@ def train(method_name: str, cfg, out: str | Path | None = None, resume: str | Pa
         return result
     save_weights(run_dir / "weights.safetensors", {k: unwrap(m).state_dict() for k, m in method.modules().items()},
                  {"method": method_name, "step": str(done)})
-    logger = RunLogger(run_dir, cfg.steps, done, enabled=True)
+    logger = RunLogger(run_dir, cfg.steps, done, enabled=True, resume=False, progress=False)
     try:
         if cfg.image_every:
             result.artifacts.update({k: str(v) for k, v in logger.images(done, method.images()).items()})
