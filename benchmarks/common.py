@@ -45,6 +45,9 @@ def git_rev() -> str:
 
 
 def mean_se(xs: list[float]) -> tuple[float, float]:
+    """Mean and standard error; an infinite value (e.g. KL of a fully collapsed run) makes both inf."""
+    if any(math.isinf(x) for x in xs):
+        return float("inf"), float("inf")
     m = statistics.fmean(xs)
     se = statistics.stdev(xs) / math.sqrt(len(xs)) if len(xs) > 1 else float("nan")
     return m, se
@@ -52,6 +55,8 @@ def mean_se(xs: list[float]) -> tuple[float, float]:
 
 def fmt_mean_se(xs: list[float], digits: int = 1, scale: float = 1.0) -> str:
     m, se = mean_se([x * scale for x in xs])
+    if math.isinf(m):
+        return f"∞ ({sum(math.isinf(x) for x in xs)}/{len(xs)} runs with no high-quality sample)"
     return f"{m:.{digits}f} ± {se:.{digits}f}" if not math.isnan(se) else f"{m:.{digits}f}"
 
 
@@ -67,16 +72,31 @@ def section(title: str, command: str, budget: str, seeds: str, body: str, notes:
     return head + "\n" + body.strip() + "\n" + (f"\n{notes.strip()}\n" if notes else "")
 
 
-def train_run(method: str, out: Path, **overrides):
-    """Train in-process through the engine; returns the TrainResult."""
-    from latentlab.config import resolve_config
-    from latentlab.engine import train
+def train_run(method: str, out: Path, reuse: bool = True, **overrides):
+    """Train in-process through the engine; returns the TrainResult.
+
+    A finished run in ``out`` with the same resolved config is reused (its ``result.json``), so an
+    interrupted suite continues where it stopped instead of retraining; delete benchmarks/out to redo all.
+    """
+    from latentlab.config import resolve_config, to_yaml
+    from latentlab.engine import TrainResult, train
+    from latentlab.engine.loop import EvalResult
     from latentlab.methods import get_method
     cfg = resolve_config(get_method(method).Config, method, None, {k: str(v) for k, v in overrides.items()})
+    done = out / "result.json"
+    if reuse and done.exists() and (out / "config.yaml").read_text() == to_yaml(cfg, method):
+        r = json.loads(done.read_text())
+        ev = EvalResult(r["metrics"], r["protocol"], r["artifacts"]) if r["metrics"] is not None else None
+        return TrainResult(out, r["steps"], r["seconds"], ev, r["artifacts"])
     if out.exists():
         import shutil
         shutil.rmtree(out)
-    return train(method, cfg, out=out, verbose=False)
+    res = train(method, cfg, out=out, verbose=False)
+    done.write_text(json.dumps({"rev": git_rev(), "steps": res.steps, "seconds": res.seconds,
+                                "metrics": res.eval.metrics if res.eval else None,
+                                "protocol": res.eval.protocol if res.eval else {}, "artifacts": res.artifacts},
+                               default=str))
+    return res
 
 
 def save_json(name: str, obj) -> None:
