@@ -100,5 +100,7 @@ def train_run(method: str, out: Path, reuse: bool = True, **overrides):
 
 
 def save_json(name: str, obj) -> None:
+    if os.environ.get("LATENTLAB_BENCH_QUICK"):  # --quick checks the suite runs; it records nothing
+        return
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(obj, indent=2, default=str) + "\n")

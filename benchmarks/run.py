@@ -55,6 +55,8 @@ def main(argv=None) -> int:
         if n not in suites():
             p.error(f"unknown suite {n!r}; available: {', '.join(suites())}")
     RESULTS.mkdir(parents=True, exist_ok=True)
+    if a.quick:
+        os.environ["LATENTLAB_BENCH_QUICK"] = "1"
     for n in names:
         t0 = time.time()
         print(f"== benchmark {n}", flush=True)
