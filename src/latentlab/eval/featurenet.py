@@ -85,14 +85,15 @@ class FeatureNet(nn.Module):
     @torch.no_grad()
     def features(self, x: torch.Tensor) -> torch.Tensor:
         if self.per_channel:                                         # (B, 3, H, W) -> (B, 3F)
-            return torch.cat([self.features(x[:, c:c + 1]) for c in range(x.shape[1])], 1)
+            return torch.cat([self.model.forward_features(x[:, c:c + 1].float()).double()
+                              for c in range(x.shape[1])], 1)
         return self.model.forward_features(x.float()).double()
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """Predicted class (B,); per channel: the 3-digit number 100 a + 10 b + c."""
         if self.per_channel:
-            digits = [self.predict(x[:, c:c + 1]) for c in range(x.shape[1])]
+            digits = [self.model(x[:, c:c + 1].float()).argmax(1) for c in range(x.shape[1])]
             out = torch.zeros_like(digits[0])
             for d in digits:
                 out = out * self.meta["kwargs"]["num_classes"] + d

@@ -76,7 +76,7 @@ class ImageGAN(Method):
         self.progress = torch.zeros(0, 8, self.C, self.H, self.H)           # (rows, 8, C, H, W)
         self.progress_steps = torch.zeros(0, dtype=torch.long)
         self.best_fid = torch.tensor(float("inf"), dtype=torch.float64)
-        self._featurenet = None
+        self._cache: dict = {}      # the frozen feature net: not an attribute module, so never checkpointed
         self.stream = None
 
     # -- networks --------------------------------------------------------------------------------
@@ -210,11 +210,11 @@ class ImageGAN(Method):
 
     # -- evaluation -------------------------------------------------------------------------------
     def featurenet(self):
-        if self._featurenet is None:
+        if "featurenet" not in self._cache:
             from ..eval.featurenet import load_featurenet
-            self._featurenet = load_featurenet(self.cfg.dataset, self.cfg.data_dir,
-                                               steps=self.cfg.featurenet_steps).to(self.device)
-        return self._featurenet
+            self._cache["featurenet"] = load_featurenet(self.cfg.dataset, self.cfg.data_dir,
+                                                        steps=self.cfg.featurenet_steps).to(self.device)
+        return self._cache["featurenet"]
 
     def _features(self, x01: torch.Tensor, fn) -> torch.Tensor:
         return torch.cat([fn.features(x01[i:i + 1000].to(self.device)).cpu() for i in range(0, len(x01), 1000)])
