@@ -282,7 +282,7 @@ class ImageGAN(Method):
         proto = {"dataset": c.dataset, "method": self.name, "step": self.step, **fn.protocol(),
                  "reference_split": f"{split}" + (f" ({c.val_fraction:g} of train held out, split seed "
                                                   f"{VAL_SPLIT_SEED})" if split == "val" else " (training part)"),
-                 "n_real": len(fr), "n_fake": len(ff), "noise_seed": seed, "prior": c.prior,
+                 "n_real": len(fr), "n_fake": len(ff), "noise_seed": seed, "train_seed": c.seed, "prior": c.prior,
                  "generator": "EMA" if c.ema_decay > 0 else "G", "fake_quantised": "8-bit",
                  "fid": "torchmetrics FrechetInceptionDistance, float64, custom features" if "fid" in m else
                  f"not computed: fewer than {gm.FID_MIN_SAMPLES} samples (use kid)",
