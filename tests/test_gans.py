@@ -146,8 +146,11 @@ def test_discriminator_overfits_one_batch():
 @needs("mnist")
 def test_wgan_clipping_keeps_every_critic_weight_in_range(tmp_path):
     c = 0.01
-    D0 = get_method("wgan")(_cfg("wgan", **TINY)).D
-    assert max(p.abs().max().item() for p in D0.parameters()) > c               # initial weights exceed c
+    paper = get_method("wgan")(_cfg("wgan", **TINY))
+    assert max(p.abs().max().item() for p in paper.D.parameters()) > c          # initial weights exceed c
+    assert [paper.critic_iterations(t) for t in (0, 24, 25, 499, 500)] == [5] * 5
+    orig = get_method("wgan")(_cfg("wgan", schedule="original", **TINY))
+    assert [orig.critic_iterations(t) for t in (0, 24, 25, 499, 500, 1000)] == [100, 100, 5, 5, 100, 100]
     train("wgan", _cfg("wgan", steps=2, clip=c, **TINY), out=tmp_path / "w", verbose=False)
     w = {k: v for k, v in weights(tmp_path / "w").items() if k.startswith("D.") and v.is_floating_point()
          and "running" not in k}
@@ -159,6 +162,10 @@ def test_wgan_dry_run_shows_algorithm_1(capsys):
     out = capsys.readouterr().out
     for line in ("lr: 5.0e-05", "clip: 0.01", "batch_size: 64", "n_critic: 5", "optimizer: rmsprop"):
         assert line in out, (line, out)
+    assert main(["train", "wgan", "clip=-1", "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "clip" in err[0]
+    assert main(["train", "wgan_gp", "critic_norm=batch", "--dry-run"]) == 2
 
 
 @needs("mnist")
