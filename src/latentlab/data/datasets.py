@@ -61,6 +61,9 @@ def load_dataset(name: str, split: str = "train", data_dir: str | Path | None = 
     if split not in SPLITS:
         raise DataError(f"{name}: unknown split {split!r} (expected one of {', '.join(SPLITS)})")
     name = str(name)
+    if name == "stacked_mnist":  # generated from mnist (data/stacked.py)
+        from latentlab.data.stacked import stacked_mnist
+        return stacked_mnist(split, data_dir)
     if name in DATASETS:
         spec, root = DATASETS[name], resolve_data_dir(data_dir) / name
         try:

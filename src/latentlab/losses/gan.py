@@ -24,3 +24,44 @@ def generator_loss_minimax(fake_logits: torch.Tensor) -> torch.Tensor:
 def generator_loss_nonsaturating(fake_logits: torch.Tensor) -> torch.Tensor:
     """The non-saturating heuristic -E_z[log D(G(z))] (Sec. 3): strong gradients early in training."""
     return F.softplus(-fake_logits).mean()
+
+
+# -- Wasserstein GAN ------------------------------------------------------------------------------
+
+def critic_loss_wasserstein(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+    """Arjovsky et al., "Wasserstein GAN", ICML 2017, Algorithm 1: the critic ascends
+    (1/m) sum f(x) - (1/m) sum f(g(z)); we minimise its negative E[f(G(z))] - E[f(x)] (scores, no sigmoid)."""
+    return fake_scores.mean() - real_scores.mean()
+
+
+def generator_loss_wasserstein(fake_scores: torch.Tensor) -> torch.Tensor:
+    """Algorithm 1, generator update: descend -(1/m) sum f(g(z))."""
+    return -fake_scores.mean()
+
+
+def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor | None = None,
+                     **critic_kw) -> torch.Tensor:
+    """Gulrajani et al., "Improved Training of Wasserstein GANs", NeurIPS 2017, Algorithm 1:
+    E_x̂[(||grad_x̂ D(x̂)||_2 - 1)^2] with x̂ = alpha x + (1 - alpha) x̃, alpha ~ U[0, 1] per sample.
+    Works for any input shape (B, ...): the norm is over all non-batch dimensions. Multiply by lambda
+    outside. ``alpha`` (B,) may be passed for reproducibility; the graph is kept (create_graph) so the
+    penalty is differentiated with the critic loss."""
+    if real.shape != fake.shape:
+        raise ValueError(f"real {tuple(real.shape)} and fake {tuple(fake.shape)} must have the same shape")
+    b = real.shape[0]
+    if alpha is None:
+        alpha = torch.rand(b, device=real.device, dtype=real.dtype)
+    alpha = alpha.reshape(b, *([1] * (real.dim() - 1))).to(real.dtype)
+    x_hat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+    scores = critic(x_hat, **critic_kw)
+    grad, = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
+    return (grad.reshape(b, -1).norm(2, dim=1) - 1).pow(2).mean()
+
+
+def acgan_class_loss(class_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Odena et al., "Conditional Image Synthesis with Auxiliary Classifier GANs", ICML 2017, Eq. 2:
+    L_C = E[log P(C = c | X)], as cross-entropy on class *logits* (no softmax before it)."""
+    if class_logits.dim() != 2 or labels.shape != class_logits.shape[:1]:
+        raise ValueError(f"class_logits (B, K) and labels (B,) expected, got {tuple(class_logits.shape)}, "
+                         f"{tuple(labels.shape)}")
+    return F.cross_entropy(class_logits, labels)

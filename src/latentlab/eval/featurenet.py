@@ -1,0 +1,132 @@
+"""The project's own frozen feature network per dataset, for FID/KID and class statistics.
+
+Inception weights cannot be downloaded here, so FID is measured in the feature space of the
+``supervised`` ConvNet trained on the dataset's train split (a validation part held out). It is trained
+once by ``latentlab featurenet DATASET`` and cached with its sha256 and accuracies:
+
+    $LATENTLAB_CACHE/featurenets/<dataset>/featurenet.safetensors, featurenet.json
+
+Every FID/KID value records the feature network's name and checksum: numbers from different feature
+networks are not comparable. ``stacked_mnist`` uses the MNIST network on each channel (features
+concatenated, class = 100 * digit_R + 10 * digit_G + digit_B).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..data.registry import resolve_cache_dir
+from ..errors import DataError
+
+DEFAULT_STEPS = 1500
+BASE = {"stacked_mnist": "mnist"}  # datasets whose feature network is another dataset's, per channel
+
+
+def featurenet_dir(dataset: str) -> Path:
+    return resolve_cache_dir() / "featurenets" / dataset
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def train_featurenet(dataset: str, steps: int = DEFAULT_STEPS, data_dir: str | None = None, seed: int = 0,
+                     verbose: bool = True) -> dict:
+    """Train ``supervised`` on ``dataset`` (10% of train held out) and cache it; returns its metadata."""
+    from safetensors.torch import save_file
+
+    from ..config import resolve_config
+    from ..engine import train
+    from ..methods import get_method
+    from ..methods.base import unwrap
+    if dataset in BASE:
+        raise DataError(f"{dataset}: uses the '{BASE[dataset]}' feature network per channel; "
+                        f"run `latentlab featurenet {BASE[dataset]}`")
+    out = featurenet_dir(dataset)
+    run = out / "run"
+    if run.exists():
+        shutil.rmtree(run)
+    over = {"dataset": dataset, "steps": str(steps), "seed": str(seed), "image_every": "0", "ckpt_every": "0",
+            "log_every": str(max(1, min(100, steps)))}
+    if data_dir:
+        over["data_dir"] = data_dir
+    cfg = resolve_config(get_method("supervised").Config, "supervised", None, over)
+    res = train("supervised", cfg, out=run, verbose=verbose)
+    from ..engine import load_run
+    model = unwrap(load_run(run).model).cpu().eval()
+    wpath = out / "featurenet.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(wpath))
+    meta = {"dataset": dataset, "net": cfg.net, "kwargs": {"in_chans": model.in_chans, "img_size": model.img_size,
+            "num_classes": model.head.out_features, "width": cfg.width, "num_features": model.num_features},
+            "steps": res.steps, "seed": seed, "val_fraction": cfg.val_fraction,
+            "sha256": sha256(wpath), **(res.eval.metrics if res.eval else {})}
+    (out / "featurenet.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return meta
+
+
+class FeatureNet(nn.Module):
+    """Frozen classifier: ``features(x) -> (B, F) float64`` and ``logits(x)``; x float in [0, 1].
+
+    For stacked datasets (``per_channel``) each channel goes through the base network separately.
+    """
+
+    def __init__(self, model: nn.Module, meta: dict, per_channel: bool = False):
+        super().__init__()
+        self.model, self.meta, self.per_channel = model.eval().requires_grad_(False), meta, per_channel
+        self.name = f"{meta['net']}[{meta['dataset']}]" + ("/channel" if per_channel else "")
+        self.sha256 = meta["sha256"]
+
+    @torch.no_grad()
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        if self.per_channel:                                         # (B, 3, H, W) -> (B, 3F)
+            return torch.cat([self.model.forward_features(x[:, c:c + 1].float()).double()
+                              for c in range(x.shape[1])], 1)
+        return self.model.forward_features(x.float()).double()
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """Predicted class (B,); per channel: the 3-digit number 100 a + 10 b + c."""
+        if self.per_channel:
+            digits = [self.model(x[:, c:c + 1].float()).argmax(1) for c in range(x.shape[1])]
+            out = torch.zeros_like(digits[0])
+            for d in digits:
+                out = out * self.meta["kwargs"]["num_classes"] + d
+            return out
+        return self.model(x.float()).argmax(1)
+
+    def protocol(self) -> dict:
+        m = self.meta
+        return {"feature_net": self.name, "feature_net_sha256": self.sha256,
+                "feature_net_val_accuracy": m.get("val_accuracy"), "feature_net_test_accuracy": m.get("test_accuracy"),
+                "feature_net_steps": m.get("steps")}
+
+
+def load_featurenet(dataset: str, data_dir: str | None = None, train_if_missing: bool = True,
+                    steps: int = DEFAULT_STEPS, verbose: bool = True) -> FeatureNet:
+    """The cached feature network of ``dataset`` (checksum verified), trained first if missing."""
+    from safetensors.torch import load_file
+
+    from .. import nets
+    base = BASE.get(dataset, dataset)
+    out = featurenet_dir(base)
+    wpath, mpath = out / "featurenet.safetensors", out / "featurenet.json"
+    if not (wpath.is_file() and mpath.is_file()):
+        if not train_if_missing:
+            raise DataError(f"{out}: no feature network for '{base}'; run `latentlab featurenet {base}`")
+        if verbose:
+            print(f"featurenet: none cached for '{base}', training it ({steps} steps) -> {out}", flush=True)
+        train_featurenet(base, steps, data_dir, verbose=verbose)
+    meta = json.loads(mpath.read_text())
+    digest = sha256(wpath)
+    if digest != meta["sha256"]:
+        raise DataError(f"{wpath}: sha256 {digest[:12]}... does not match featurenet.json "
+                        f"({meta['sha256'][:12]}...); retrain with `latentlab featurenet {base}`")
+    model = nets.create(meta["net"], **meta["kwargs"])
+    model.load_state_dict(load_file(str(wpath)))
+    return FeatureNet(model, meta, per_channel=base != dataset)

@@ -1,0 +1,78 @@
+"""ACGAN: Odena, Olah, Shlens, "Conditional Image Synthesis with Auxiliary Classifier GANs", ICML 2017,
+https://arxiv.org/abs/1610.09585. G(z, c); D gives P(S | X) and P(C | X) (Eq. 1-2):
+
+    L_S = E[log P(S = real | X_real)] + E[log P(S = fake | X_fake)]
+    L_C = E[log P(C = c | X_real)]    + E[log P(C = c | X_fake)]
+    D maximises L_S + L_C;  G maximises L_C - L_S (here: the non-saturating form of -L_S).
+
+The class loss is cross-entropy on logits (``losses.acgan_class_loss``: no softmax before it).
+DCGAN networks and optimiser defaults; D's head returns (B, 1 + K) logits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..config import param, require
+from ..losses import acgan_class_loss, discriminator_loss_minimax, generator_loss_nonsaturating
+from ._image_gan import ImageGAN, ImageGANConfig
+from .base import register_method
+
+
+@dataclass
+class ACGANConfig(ImageGANConfig):
+    steps: int = param(5000, ge=1, help="generator steps")
+    batch_size: int = param(128, ge=1)
+    lr: float = param(2e-4, gt=0, help="Adam learning rate of G and D")
+    betas: tuple[float, float] = param((0.5, 0.999), help="Adam betas")
+    class_weight: float = param(1.0, ge=0, help="weight of L_C against L_S")
+
+    def check(self):
+        super().check()
+        require(all(0 <= b < 1 for b in self.betas), "betas", self.betas, "each beta must be in [0, 1)")
+
+
+@register_method
+class ACGAN(ImageGAN):
+    name = "acgan"
+    summary = "Auxiliary-classifier GAN (D predicts source and class; CE on logits); class consistency"
+    paper = "Odena et al. 2017, Conditional Image Synthesis with Auxiliary Classifier GANs"
+    Config = ACGANConfig
+    conditional = True
+
+    def __init__(self, cfg: ACGANConfig):
+        super().__init__(cfg)
+        self.G = self.make_generator()                                    # G(z, c)
+        self.D = self.make_discriminator(norm="batch", aux_classes=self.K)  # (B, 1 + K)
+        self.G_ema = self.make_ema()
+
+    def configure_optimizers(self):
+        c = self.cfg
+        return {"D": torch.optim.Adam(self.D.parameters(), lr=c.lr, betas=c.betas),
+                "G": torch.optim.Adam(self.G.parameters(), lr=c.lr, betas=c.betas)}
+
+    def discriminator_step(self, x, y):                 # x: (B, C, H, W), y: (B,)
+        c_fake = self.random_labels(len(x))
+        fake = self.G(self.noise(len(x)), c_fake).detach()
+        out_real, out_fake = self.D(x), self.D(fake)      # (B, 1 + K) each
+        l_s = discriminator_loss_minimax(out_real[:, 0], out_fake[:, 0])
+        l_c = acgan_class_loss(out_real[:, 1:], y) + acgan_class_loss(out_fake[:, 1:], c_fake)
+        loss = l_s + self.cfg.class_weight * l_c
+        self.optimize("D", loss)
+        return loss, l_c
+
+    def generator_step(self, n):
+        c = self.random_labels(n)
+        out = self.D(self.G(self.noise(n), c))
+        loss = generator_loss_nonsaturating(out[:, 0]) + self.cfg.class_weight * acgan_class_loss(out[:, 1:], c)
+        self.optimize("G", loss)
+        self.ema_update()
+        return loss
+
+    def training_step(self, batch, step):
+        x, y = self.real(batch)
+        d_loss, l_c = self.discriminator_step(x, y)
+        g_loss = self.generator_step(len(x))
+        return {"loss_d": d_loss.item(), "loss_class": l_c.item(), "loss_g": g_loss.item(), **self.track_best(step)}
