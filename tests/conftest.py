@@ -17,13 +17,16 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)
 
 
+DATA = Path(os.environ.get("LATENTLAB_DATA", SHARED_DATA))
+
+
 @pytest.fixture
 def shared_data() -> Path:
-    if not (SHARED_DATA / "mnist").is_dir():
-        pytest.skip("../shared/data is not present")
-    return SHARED_DATA
+    if not (DATA / "mnist").is_dir():
+        pytest.skip(f"{DATA} holds no mnist/ (../shared/data or $LATENTLAB_DATA)")
+    return DATA
 
 
 def needs(dataset: str):
-    """Skip marker for tests that read a real dataset from ../shared/data."""
-    return pytest.mark.skipif(not (SHARED_DATA / dataset).is_dir(), reason=f"../shared/data/{dataset} absent")
+    """Skip marker for tests that read a real dataset from ../shared/data (or $LATENTLAB_DATA)."""
+    return pytest.mark.skipif(not (DATA / dataset).is_dir(), reason=f"{DATA}/{dataset} absent")
