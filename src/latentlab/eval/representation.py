@@ -24,8 +24,8 @@ from ..methods.base import EvalResult, unwrap
 from .protocols import register_protocol
 
 KNN_K, KNN_T = 20, 0.07
-PROBE_WEIGHT_DECAYS = (0.0, 1e-5, 1e-4, 1e-3, 1e-2)
-PROBE_ITERS = 200
+PROBE_WEIGHT_DECAYS = (1e-5, 1e-4, 1e-3, 1e-2)
+PROBE_ITERS = 100
 
 
 @torch.no_grad()
@@ -103,28 +103,45 @@ def linear_probe(train: tuple, val: tuple, test: tuple, num_classes: int,
 
 
 # -- features of a run ------------------------------------------------------------------------------
-def _splits(method, dataset: str | None, max_train: int | None):
+_DATA: dict = {}
+
+
+def _load(name: str, split: str, data_dir):
+    """load_dataset, memoised for the process (protocols and benchmarks evaluate many runs)."""
     from ..data import load_dataset
+    key = (name, split, str(data_dir))
+    if key not in _DATA:
+        if len(_DATA) >= 8:
+            _DATA.clear()
+        _DATA[key] = load_dataset(name, split, data_dir)
+    return _DATA[key]
+
+
+def _splits(method, dataset: str | None, max_train: int | None, max_val: int | None = None):
     from ..methods.supervised import split_train_val
     cfg = method.cfg
     name = dataset or cfg.dataset
-    full = load_dataset(name, "train", cfg.data_dir)
+    full = _load(name, "train", cfg.data_dir)
     tr, va = split_train_val(len(full), getattr(cfg, "val_fraction", 0.1) or 0.1, cfg.seed)
     if max_train is not None:
         tr = tr[:max_train]
+    if max_val is not None:
+        va = va[:max_val]
     return name, {"train": full.subset(tr), "val": full.subset(va),
-                  "test": load_dataset(name, "test", cfg.data_dir)}
+                  "test": _load(name, "test", cfg.data_dir)}
 
 
-def run_features(method, dataset: str | None = None, max_train: int | None = None, cache: bool = True):
+def run_features(method, dataset: str | None = None, max_train: int | None = None, cache: bool = True,
+                 max_val: int | None = None):
     """{"train"|"val"|"test": (features (N, F), labels (N,))} for the run's encoder, cached in its run dir."""
     enc = method.encoder()
     if enc is None:
         raise LatentlabError(f"method '{method.name}' has no encoder: the linear and k-NN protocols need one")
-    name, sets = _splits(method, dataset, max_train)
+    name, sets = _splits(method, dataset, max_train, max_val)
     out = {}
     for part, ds in sets.items():
-        tag = f"{part}{max_train}" if (part == "train" and max_train is not None) else part
+        limit = {"train": max_train, "val": max_val}.get(part)
+        tag = f"{part}{limit}" if limit is not None else part
         path = Path(method.run_dir) / f"features_{Path(name).name}_{tag}_{method.step}.pt" \
             if (cache and method.run_dir is not None) else None
         if path is not None and path.is_file():
@@ -152,9 +169,9 @@ def _protocol(method, name, feats, **kw) -> dict:
 
 @register_protocol("knn")
 def knn(method, dataset: str | None = None, k: int = KNN_K, temperature: float = KNN_T,
-        max_train: int | None = None) -> EvalResult:
+        max_train: int | None = None, max_val: int | None = None) -> EvalResult:
     """Weighted k-NN accuracy on test (and val) with the train features as the bank."""
-    name, nc, f = run_features(method, dataset, max_train)
+    name, nc, f = run_features(method, dataset, max_train, max_val=max_val)
     acc = {}
     for part in ("val", "test"):
         if len(f[part][1]):
@@ -166,10 +183,10 @@ def knn(method, dataset: str | None = None, k: int = KNN_K, temperature: float =
 
 
 @register_protocol("linear")
-def linear(method, dataset: str | None = None, max_train: int | None = None,
+def linear(method, dataset: str | None = None, max_train: int | None = None, max_val: int | None = None,
            weight_decays=PROBE_WEIGHT_DECAYS, iters: int = PROBE_ITERS) -> EvalResult:
     """Linear probe accuracy on test (last iterate), weight decay chosen on val."""
-    name, nc, f = run_features(method, dataset, max_train)
+    name, nc, f = run_features(method, dataset, max_train, max_val=max_val)
     r = linear_probe(f["train"], f["val"], f["test"], nc, weight_decays, iters)
     return EvalResult({"linear_test_accuracy": r["test"], "linear_val_accuracy": r["val"],
                        "linear_train_accuracy": r["train"]},

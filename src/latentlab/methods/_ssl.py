@@ -180,7 +180,8 @@ def patch_grid(x: torch.Tensor, grid: int = 3, jitter: bool = True) -> torch.Ten
     shared encoder: (B, grid*grid, C, H, W), tiles in row-major order."""
     b, c, h, w = x.shape
     ch, cw = h // grid, w // grid
-    th, tw = max(1, (3 * ch) // 4), max(1, (3 * cw) // 4)
+    th = (3 * ch) // 4 if ch >= 4 else ch                   # tiny images (8x8 digits): no gap
+    tw = (3 * cw) // 4 if cw >= 4 else cw
     tiles = []
     for r in range(grid):
         for q in range(grid):

@@ -22,6 +22,7 @@ from .base import register_method
 @dataclass
 class BYOLConfig(SSLConfig):
     base_momentum: float = param(0.996, ge=0, le=1, help="tau_base of the target EMA")
+    schedule_steps: int = param(0, ge=0, help="length of the cosine momentum schedule (0: steps)")
     proj_hidden: int = param(4096, ge=1, help="projector/predictor hidden width")
     proj_dim: int = param(256, ge=1, help="projection dimension")
 
@@ -50,7 +51,7 @@ class BYOL(SSLMethod):
             z = self.target_projector(self.target_backbone(x))              # (2B, D)
         loss = byol_loss(p[:b], z[b:]) + byol_loss(p[b:], z[:b])
         self.optimize("model", loss)
-        tau = cosine_momentum(self.cfg.base_momentum, step, self.cfg.steps)
+        tau = cosine_momentum(self.cfg.base_momentum, step, self.cfg.schedule_steps or self.cfg.steps)
         ema_update(self.target_backbone, self.backbone, tau)
         ema_update(self.target_projector, self.projector, tau)
         return {"loss": loss.item(), "tau": tau, **self.monitor(step)}

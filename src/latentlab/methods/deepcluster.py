@@ -17,7 +17,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import param
-from ..eval.representation import extract
 from ._ssl import SSLConfig, SSLMethod
 from .base import register_method
 
@@ -77,6 +76,7 @@ class DeepCluster(SSLMethod):
 
     @torch.no_grad()
     def reassign(self, step: int) -> None:
+        from ..eval.representation import extract
         c = self.cfg
         g = torch.Generator().manual_seed(c.seed * 7919 + step)                  # same on every process
         n = len(self.train_set)

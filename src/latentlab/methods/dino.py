@@ -32,6 +32,7 @@ class DINOConfig(SSLConfig):
     teacher_temp: float = param(0.04, gt=0, help="tau_t")
     center_momentum: float = param(0.9, ge=0, lt=1, help="m of the centre EMA")
     base_momentum: float = param(0.996, ge=0, le=1, help="teacher EMA momentum at step 0 (cosine to 1)")
+    schedule_steps: int = param(0, ge=0, help="length of the cosine momentum schedule (0: steps)")
     n_local: int = param(6, ge=0, help="local crops per image")
 
 
@@ -60,7 +61,7 @@ class DINO(SSLMethod):
             t = self.teacher_head(self.teacher_backbone(torch.cat(views[:2], 0))).split(b)  # 2 x (B, K)
         loss = dino_loss(list(s), list(t), self.center, c.student_temp, c.teacher_temp)
         self.optimize("model", loss)
-        m = cosine_momentum(c.base_momentum, step, c.steps)
+        m = cosine_momentum(c.base_momentum, step, c.schedule_steps or c.steps)
         ema_update(self.teacher_backbone, self.backbone, m)
         ema_update(self.teacher_head, self.head, m)
         self.center = dino_center_update(self.center, list(t), c.center_momentum)
