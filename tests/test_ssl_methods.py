@@ -22,8 +22,8 @@ TINY = {"simclr": dict(proj_hidden=32), "moco": dict(queue_size=64, proj_hidden=
         "pirl": dict(num_negatives=64), "temporal_order": {}}
 
 
-STEPS = {"temporal_order": 60}
-OVERFIT = {"moco": dict(queue_size=48), "dino": dict(base_momentum=0.9), "deepcluster": dict(reassign_every=1000)}
+STEPS = {"dino": 40, "context": 100, "deepcluster": 100}
+OVERFIT = {"moco": dict(queue_size=48), "dino": dict(base_momentum=0.9, lr=1e-3), "deepcluster": dict(reassign_every=1000)}
 
 
 def _cfg(method, **kw):
@@ -96,3 +96,18 @@ def test_s4l_uses_labels_per_class_from_train_only():
     m = get_method("s4l")(_cfg("s4l", labels_per_class=3))
     y = m.train_set.labels[m.labeled_idx]
     assert torch.equal(torch.bincount(y, minlength=10), torch.full((10,), 3))
+
+
+def test_moco_head_bn_separates_queries_that_the_plain_v2_head_leaves_parallel():
+    import torch.nn.functional as F
+    from latentlab.methods.base import unwrap
+    cos = {}
+    for bn in (False, True):
+        torch.manual_seed(0)
+        cfg = _cfg("moco", head_bn=bn, eval_at_end=False)
+        m = get_method("moco")(cfg)
+        m.setup(make_fabric(cfg))
+        with torch.no_grad():
+            q = F.normalize(m.projector(m.backbone(m.prepare_images(m.train_set.images[:64]))), dim=1)
+        cos[bn] = (q @ q.t()).mean().item()
+    assert cos[False] > 0.99 and cos[True] < 0.8, cos

@@ -5,7 +5,9 @@ https://arxiv.org/abs/2104.14294. Defaults: student/teacher temperatures 0.1/0.0
 teacher momentum 0.996 -> 1 (cosine), multi-crop 2 global (scale 0.4-1) + 6 local (0.05-0.4) views;
 the teacher sees only the global views. Differences, for a CPU: K = 4096 prototypes (paper 65536;
 its Table 9 shows 4096 a little lower), and local crops are rendered at the encoder's input size since
-the ConvNet has a fixed input size. Teacher and centre are checkpointed.
+the ConvNet has a fixed input size, and BN in the head's MLP (the code's ``use_bn_in_head``; without it
+the ConvNet's post-ReLU features make student and teacher collapse to the uniform output within a
+few dozen steps). Teacher and centre are checkpointed.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class DINOConfig(SSLConfig):
     center_momentum: float = param(0.9, ge=0, lt=1, help="m of the centre EMA")
     base_momentum: float = param(0.996, ge=0, le=1, help="teacher EMA momentum at step 0 (cosine to 1)")
     schedule_steps: int = param(0, ge=0, help="length of the cosine momentum schedule (0: steps)")
+    head_bn: bool = param(True, help="BatchNorm in the head MLP (DINO code: use_bn_in_head; see docstring)")
     n_local: int = param(6, ge=0, help="local crops per image")
 
 
@@ -47,7 +50,7 @@ class DINO(SSLMethod):
 
     def __init__(self, cfg: DINOConfig):
         super().__init__(cfg)
-        self.head = DINOHead(self.feat_dim, cfg.out_dim, cfg.head_hidden, cfg.bottleneck)
+        self.head = DINOHead(self.feat_dim, cfg.out_dim, cfg.head_hidden, cfg.bottleneck, use_bn=cfg.head_bn)
         self.teacher_backbone, self.teacher_head = frozen_copy(self.backbone), frozen_copy(self.head)
         self.center = torch.zeros(1, cfg.out_dim)
         self.pipes = aug.multicrop(cfg.augment, self.img_shape[1:], self.img_shape[0], cfg.n_local)

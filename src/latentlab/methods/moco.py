@@ -3,7 +3,11 @@
 He et al., "Momentum contrast for unsupervised visual representation learning", CVPR 2020;
 Chen et al., "Improved baselines with momentum contrastive learning" (v2: MLP head, tau = 0.2, blur),
 https://arxiv.org/abs/2003.04297. Defaults: K = 65536, m = 0.999, tau = 0.2, 2048-d MLP head to 128.
-The queue and its pointer are checkpointed (exact resume). No shuffling BN (the ConvNet has no BN).
+The queue and its pointer are checkpointed (exact resume). One change: BatchNorm in the MLP head
+(as in MoCo v3; ``head_bn=false`` gives v2's plain head). On the ConvNet's post-ReLU features, which
+share a large common component, v2's plain head starts with all queries nearly parallel (cosine
+0.9997) and short runs collapse (tests/test_ssl_methods.py shows it); BN centres them. No shuffling BN
+(single-process runs; the backbone ConvNet has no BN, the head's BN sees the local batch).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ class MoCoConfig(SSLConfig):
     temperature: float = param(0.2, gt=0, help="InfoNCE temperature tau (v2)")
     proj_hidden: int = param(2048, ge=1, help="MLP head hidden width (v2)")
     proj_dim: int = param(128, ge=1, help="key/query dimension")
+    head_bn: bool = param(True, help="BatchNorm in the MLP head (v3; v2 has none, see the docstring)")
 
 
 @register_method
@@ -40,7 +45,7 @@ class MoCo(SSLMethod):
 
     def __init__(self, cfg: MoCoConfig):
         super().__init__(cfg)
-        self.projector = ProjectionHead(self.feat_dim, (cfg.proj_hidden,), cfg.proj_dim, bn=False)
+        self.projector = ProjectionHead(self.feat_dim, (cfg.proj_hidden,), cfg.proj_dim, bn=cfg.head_bn)
         self.key_backbone, self.key_projector = frozen_copy(self.backbone), frozen_copy(self.projector)
         g = torch.Generator().manual_seed(cfg.seed)
         self.queue = F.normalize(torch.randn(cfg.queue_size, cfg.proj_dim, generator=g), dim=1)  # (K, D)

@@ -3,7 +3,8 @@
 Misra et al., "Shuffle and learn: unsupervised learning using temporal order verification", ECCV 2016,
 https://arxiv.org/abs/1603.08561. From 5 frames (a, b, c, d, e) of a clip, positives are (b, c, d) and
 (d, c, b), negatives (b, a, d) and (b, e, d); the three frames go through the shared encoder, their
-features are concatenated and a linear layer makes the binary decision (Sec. 3). The clips are moving
+features are concatenated and a classifier makes the binary decision (Sec. 3: one fc layer; here a
+2-layer MLP, since "is the middle frame between the others" is not linear in position-coding features). The clips are moving
 MNIST videos of the training digits made by ``data.moving_mnist`` (one digit moving +-margin pixels).
 """
 
@@ -30,6 +31,7 @@ class TemporalOrderConfig(SSLConfig):
     positive_fraction: float = param(0.5, gt=0, lt=1, help="fraction of correctly ordered triplets")
     margin_fraction: float = param(0.2, gt=0, lt=1, help="digit moves within +-this fraction of the image size")
     max_speed: float = param(3.0, ge=1, help="pixels per frame")
+    hidden: int = param(512, ge=1, help="hidden width of the order classifier")
 
 
 @register_method
@@ -42,7 +44,8 @@ class TemporalOrder(SSLMethod):
 
     def __init__(self, cfg: TemporalOrderConfig):
         super().__init__(cfg)
-        self.order_head = nn.Linear(3 * self.feat_dim, 2)
+        self.order_head = nn.Sequential(nn.Linear(3 * self.feat_dim, cfg.hidden), nn.ReLU(inplace=True),
+                                        nn.Linear(cfg.hidden, 2))
 
     def training_step(self, batch, step):
         c = self.cfg

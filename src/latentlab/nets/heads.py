@@ -4,7 +4,7 @@
   projector, Barlow Twins' 3-layer projector); ``last_bn`` adds a final affine-free BN (Barlow Twins).
 - ``PredictionHead``: BYOL's predictor q(.), the same MLP shape (Grill et al. 2020, Sec. 3.3).
 - ``DINOHead``: DINO's 3-layer MLP -> bottleneck -> L2-normalise -> weight-normalised Linear to K
-  prototypes (Caron et al. 2021, Sec. 3.1 and App.), GELU without BN.
+  prototypes (Caron et al. 2021, Sec. 3.1 and App.), GELU; BN optional (the code's use_bn_in_head).
 """
 
 from __future__ import annotations
@@ -40,11 +40,11 @@ class PredictionHead(ProjectionHead):
 
 class DINOHead(nn.Module):
     def __init__(self, in_dim: int, out_dim: int = 65536, hidden: int = 2048, bottleneck: int = 256,
-                 nlayers: int = 3):
+                 nlayers: int = 3, use_bn: bool = False):
         super().__init__()
         layers, d = [], in_dim
         for _ in range(nlayers - 1):
-            layers += [nn.Linear(d, hidden), nn.GELU()]
+            layers += [nn.Linear(d, hidden)] + ([nn.BatchNorm1d(hidden)] if use_bn else []) + [nn.GELU()]
             d = hidden
         layers.append(nn.Linear(d, bottleneck))
         self.mlp = nn.Sequential(*layers)
