@@ -20,7 +20,7 @@ METHODS = ["simclr", "moco", "byol", "barlow_twins", "rotnet", "npid", "dino", "
 # Short-budget settings (stated in the notes): MoCo's queue no larger than the data, faster EMA teachers,
 # DeepCluster reassigning every 25 steps on 5000 images.
 OVERRIDES = {"moco": dict(queue_size=4096, momentum=0.99), "byol": dict(base_momentum=0.99),
-             "dino": dict(base_momentum=0.99), "deepcluster": dict(reassign_every=25, cluster_samples=5000)}
+             "dino": dict(base_momentum=0.99, n_local=2), "deepcluster": dict(reassign_every=25, cluster_samples=5000)}
 PUBLISHED = ("Published anchors (DINO paper, Table 2, ImageNet, ResNet-50, linear / k-NN top-1): "
              "supervised 79.3 / 79.3, SimCLR 69.1 / 60.7, MoCo v2 71.1 / 61.9, BYOL 74.4 / 64.8, "
              "Barlow Twins 73.2 / 66.0, DINO 75.3 / 67.5 (hundreds of GPU-epochs; not comparable in scale).")
