@@ -127,7 +127,7 @@ def run(quick: bool = False) -> str:
     k_table = table(["K (queue size)", "steps", "linear", "k-NN"],
                     [[r["K"], r["steps"], pct(r["linear"]), pct(r["knn"])] for r in k_rows])
     body = (table(header, rows) + "\n\n" + goal + "\n\n### The K experiment (MoCo, MNIST)\n\n" + k_table
-            + f"\n\n![accuracy against K](results/{k_png.name})\n")
+            + f"\n\n![accuracy against K](benchmarks/results/{k_png.name})\n")
     notes = (f"Protocol: each method trains the default ConvNet (width 32, 128-d features, its own default batch "
              f"size, Adam 1e-3) for {seconds:g} s of wall time (`max_seconds`), single process, 1 thread, then "
              f"frozen `forward_features` (eval mode, no augmentation) are evaluated. Linear: logistic regression "
