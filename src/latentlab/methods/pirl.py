@@ -19,6 +19,7 @@ from torch import nn
 from ..config import param
 from ..losses import info_nce
 from ._ssl import MemoryBank, SSLConfig, SSLMethod, gather_all, patch_grid
+from .npid import _linear
 from .base import register_method
 
 
@@ -30,6 +31,7 @@ class PIRLConfig(SSLConfig):
     lambd: float = param(0.5, ge=0, le=1, help="weight of the image-vs-transformed term")
     bank_momentum: float = param(0.5, ge=0, lt=1, help="memory bank update momentum")
     proj_dim: int = param(128, ge=1, help="embedding dimension")
+    head_bn: bool = param(True, help="BatchNorm after the projections f and g (as NPID's head_bn)")
 
 
 @register_method
@@ -44,9 +46,9 @@ class PIRL(SSLMethod):
     def __init__(self, cfg: PIRLConfig):
         super().__init__(cfg)
         d = cfg.proj_dim
-        self.f_head = nn.Linear(self.feat_dim, d)
+        self.f_head = _linear(self.feat_dim, d, cfg.head_bn)
         self.tile_head = nn.Linear(self.feat_dim, d)
-        self.g_head = nn.Linear(9 * d, d)
+        self.g_head = _linear(9 * d, d, cfg.head_bn)
         self.bank = MemoryBank.init(len(self.train_set), d, torch.Generator().manual_seed(cfg.seed))
 
     def training_step(self, batch, step):
