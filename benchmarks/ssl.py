@@ -1,0 +1,149 @@
+"""Self-supervised methods under an equal CPU budget: linear probe and k-NN, beside the supervised network.
+
+Every method trains its default ConvNet for the same wall time on MNIST and on MNIST-M, then its frozen
+features are evaluated by the two generic protocols (``latentlab eval RUN --protocol linear|knn``);
+k-NN is also measured on USPS with the MNIST-trained encoder (USPS resized to 28x28: transfer).
+The K experiment trains MoCo with queues of K negatives and plots k-NN/linear accuracy against K.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+
+from .common import OUT, RESULTS, save_json, section, table, train_run
+
+METHODS = ["simclr", "moco", "byol", "barlow_twins", "rotnet", "npid", "dino", "s4l", "jigsaw", "context",
+           "deepcluster", "pirl", "temporal_order"]
+# Short-budget settings (stated in the notes): MoCo's queue no larger than the data, faster EMA teachers,
+# DeepCluster reassigning every 25 steps on 5000 images.
+OVERRIDES = {"moco": dict(queue_size=4096, momentum=0.99), "byol": dict(base_momentum=0.99),
+             "dino": dict(base_momentum=0.99, n_local=2), "deepcluster": dict(reassign_every=25, cluster_samples=5000)}
+PUBLISHED = ("Published anchors (DINO paper, Table 2, ImageNet, ResNet-50, linear / k-NN top-1): "
+             "supervised 79.3 / 79.3, SimCLR 69.1 / 60.7, MoCo v2 71.1 / 61.9, BYOL 74.4 / 64.8, "
+             "Barlow Twins 73.2 / 66.0, DINO 75.3 / 67.5 (hundreds of GPU-epochs; not comparable in scale).")
+
+
+def _params(module) -> str:
+    from latentlab.methods.base import unwrap
+    return f"{sum(p.numel() for p in unwrap(module).parameters()) / 1e6:.2f}M"
+
+
+def _arch(m) -> str:
+    from latentlab.methods.base import unwrap
+    return f"{type(unwrap(m.encoder())).__name__}-w{m.cfg.width}"
+
+
+def _evaluate(run_dir: Path, max_train: int, max_val: int, usps: bool) -> dict:
+    from latentlab.engine import load_run
+    from latentlab.eval.representation import knn, linear
+    m = load_run(run_dir)
+    out = {"linear": linear(m, max_train=max_train, max_val=max_val).metrics["linear_test_accuracy"],
+           "knn": knn(m, max_train=max_train, max_val=max_val).metrics["knn_test_accuracy"],
+           "params": _params(m.encoder()), "arch": _arch(m)}
+    if usps:
+        out["knn_usps"] = knn(m, dataset="usps", max_train=max_train, max_val=max_val).metrics["knn_test_accuracy"]
+    if m.name == "supervised":
+        out["test_accuracy"] = m.evaluate().metrics["test_accuracy"]
+    return out
+
+
+def _one(method: str, dataset: str, seconds: float, max_train: int, max_val: int, **kw) -> dict:
+    kw = {"steps": 1_000_000, "batch_size": 256, **kw} if method == "supervised" else {"steps": 1_000_000, **kw}
+    run_dir = OUT / "ssl" / f"{method}-{dataset}"
+    t0 = time.perf_counter()
+    res = train_run(method, run_dir, dataset=dataset, max_seconds=seconds, eval_at_end=False, image_every=0,
+                    ckpt_every=0, log_every=50, **({} if method == "supervised" else {"knn_every": 0}), **kw)
+    from latentlab.engine.run import load_run_config
+    bs = load_run_config(run_dir)[1].batch_size
+    row = {"steps": res.steps, "seconds": res.seconds, "im_s": res.steps * bs / res.seconds, "batch_size": bs}
+    row.update(_evaluate(run_dir, max_train, max_val, usps=dataset == "mnist"))
+    row["wall"] = time.perf_counter() - t0
+    print(f"  {method:<15} {dataset:<8} {row['steps']:>5} steps {row['im_s']:7.0f} im/s  linear {row['linear']:.4f}"
+          f"  knn {row['knn']:.4f}  ({row['wall']:.0f}s)", flush=True)
+    return row
+
+
+def _k_experiment(seconds: float, ks, max_train: int, max_val: int) -> tuple[list, Path]:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    rows = []
+    for k in ks:
+        r = _one("moco", "mnist", seconds, max_train, max_val, queue_size=k, momentum=0.99)
+        rows.append({"K": k, **r})
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.plot(ks, [100 * r["linear"] for r in rows], "o-", label="linear probe")
+    ax.plot(ks, [100 * r["knn"] for r in rows], "s-", label="k-NN (k=20, T=0.07)")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("K, negatives in the MoCo queue")
+    ax.set_ylabel("MNIST test accuracy (%)")
+    ax.set_title(f"MoCo v2, ConvNet, {seconds:g} s CPU each")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / "ssl_K.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return rows, path
+
+
+def run(quick: bool = False) -> str:
+    torch.set_num_threads(1)
+    seconds = 2.0 if quick else 30.0
+    k_seconds = 2.0 if quick else 15.0
+    max_train, max_val = (500, 200) if quick else (5000, 2000)
+    methods = METHODS[:3] if quick else METHODS
+    ks = [16, 256] if quick else [16, 64, 256, 1024, 4096]
+    results: dict = {}
+    for ds in ("mnist", "mnist_m"):
+        results[ds] = {"supervised": _one("supervised", ds, seconds, max_train, max_val)}
+        results[ds]["random init"] = _one("rotnet", ds, 0.01, max_train, max_val, lr=1e-12)
+        for m in methods:
+            results[ds][m] = _one(m, ds, seconds, max_train, max_val, **OVERRIDES.get(m, {}))
+    k_rows, k_png = _k_experiment(k_seconds, ks, max_train, max_val)
+    save_json("ssl", {"results": results, "K": k_rows})
+
+    sup = {ds: results[ds]["supervised"]["test_accuracy"] for ds in results}
+    pct = lambda v: f"{100 * v:.1f}"
+    header = ["method", "arch", "params", "im/s (MNIST)", "MNIST linear", "MNIST k-NN", "USPS k-NN (transfer)",
+              "MNIST-M im/s", "MNIST-M linear", "MNIST-M k-NN", "MNIST-M linear / supervised"]
+    rows = []
+    for m in ["supervised", "random init", *methods]:
+        a, b = results["mnist"][m], results["mnist_m"][m]
+        name = f"{m} (its classifier: {pct(a['test_accuracy'])} / {pct(b['test_accuracy'])})" if m == "supervised" else m
+        rows.append([name, a["arch"], a["params"], f"{a['im_s']:.0f}", pct(a["linear"]), pct(a["knn"]),
+                     pct(a["knn_usps"]), f"{b['im_s']:.0f}", pct(b["linear"]), pct(b["knn"]),
+                     f"{100 * b['linear'] / sup['mnist_m']:.1f}%"])
+    best = max(methods, key=lambda m: results["mnist_m"][m]["linear"])
+    ratio = results["mnist_m"][best]["linear"] / sup["mnist_m"]
+    goal = (f"Goal (best self-supervised linear accuracy >= 95% of the supervised network's on MNIST-M): "
+            f"best is **{best}** at {pct(results['mnist_m'][best]['linear'])}% vs supervised "
+            f"{pct(sup['mnist_m'])}% = {100 * ratio:.1f}% -> **{'met' if ratio >= 0.95 else 'NOT met'}** "
+            f"under this budget.")
+    k_table = table(["K (queue size)", "steps", "linear", "k-NN"],
+                    [[r["K"], r["steps"], pct(r["linear"]), pct(r["knn"])] for r in k_rows])
+    body = (table(header, rows) + "\n\n" + goal + "\n\n### The K experiment (MoCo, MNIST)\n\n" + k_table
+            + f"\n\n![accuracy against K](benchmarks/results/{k_png.name})\n")
+    notes = (f"Protocol: each method trains the default ConvNet (width 32, 128-d features, its own default batch "
+             f"size, Adam 1e-3) for {seconds:g} s of wall time (`max_seconds`), single process, 1 thread, then "
+             f"frozen `forward_features` (eval mode, no augmentation) are evaluated. Linear: logistic regression "
+             f"on standardised features, L-BFGS 100 iterations, weight decay picked on a validation split "
+             f"held out from train ({max_val} images), last iterate reported on the full test set. k-NN: k = 20, "
+             f"T = 0.07, cosine. Probe/bank train features: the first {max_train} images of the train split "
+             f"(minus validation), to keep the suite within budget. USPS k-NN: the MNIST-trained encoder on "
+             f"USPS resized to 28x28 (USPS train as bank, USPS test). 'supervised' is `latentlab train "
+             f"supervised` (same ConvNet, batch 256, same budget); its own classifier's test accuracy is in "
+             f"brackets (MNIST / MNIST-M), its linear/k-NN columns probe its penultimate features. 'random init' "
+             f"is the untrained ConvNet (1 step at lr 1e-12) - the floor every method must beat. im/s counts "
+             f"source images per second (views and tiles not counted). Short-budget overrides: {OVERRIDES} "
+             f"(momentum schedules run over `steps` = 1e6, i.e. stay at their base). K experiment: MoCo on "
+             f"MNIST, {k_seconds:g} s each, momentum 0.99. The machine is shared by other jobs, so im/s is "
+             f"approximate. {PUBLISHED}")
+    return section("Self-supervised representation learning (linear probe and k-NN)",
+                   "PYTHONPATH=src:. nice -n 10 python -m benchmarks.run ssl",
+                   f"{seconds:g} s of training per method per dataset (CPU)", "0 (one seed per cell)",
+                   body, notes)

@@ -1,0 +1,194 @@
+"""Shared plumbing of the self-supervised methods (one module, no per-method copies).
+
+- ``SSLConfig``: the keys every self-supervised method has (backbone, augmentation, k-NN monitor).
+- ``SSLMethod``: loads train (minus a validation split) and test data, builds the backbone, streams
+  ``{"x": uint8, "y": labels, "i": sample index}``, makes augmented views, runs the online k-NN monitor,
+  and evaluates with the generic k-NN protocol. Methods add their heads, losses and updates.
+- ``ema_update`` / ``cosine_momentum``: momentum (EMA) teachers of MoCo, BYOL and DINO.
+- ``MemoryBank``: helpers for the (N, D) bank of NPID and PIRL, a checkpointed tensor.
+- ``patch_grid``: the 3x3 tiles used by jigsaw, context prediction and PIRL.
+
+Optimiser: Adam (lr 1e-3) for every method, not the papers' LARS/SGD with batches of 256-4096 on
+8-512 accelerators: on a CPU budget of minutes Adam is the one that trains all of them comparably.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .. import nets
+from ..config import TrainConfig, param, require
+from ..data import augment as aug
+from ..data import load_dataset
+from ..engine.batches import ShuffledBatches
+from .base import EvalResult, Method, unwrap
+from .supervised import split_train_val
+
+
+@dataclass
+class SSLConfig(TrainConfig):
+    dataset: str = param("mnist", help="dataset name or path")
+    steps: int = param(2000, ge=1)
+    batch_size: int = param(256, ge=2)
+    lr: float = param(1e-3, gt=0, help="Adam learning rate")
+    weight_decay: float = param(1e-6, ge=0, help="Adam weight decay")
+    net: str = param("convnet", help="backbone from the nets registry (convnet, resnet18, ...)")
+    width: int = param(32, ge=1, help="backbone width (channels of the first conv)")
+    num_features: int = param(128, ge=1, help="representation dimension (convnet)")
+    augment: str = param("digits", choices=aug.PIPELINES,
+                         help="view pipeline: digits (no flip, milder crops), simclr (the paper's), none")
+    val_fraction: float = param(0.1, ge=0, lt=1, help="part of train held out for validation (probes)")
+    knn_every: int = param(500, ge=0, help="steps between online k-NN monitor evaluations (0: off)")
+    knn_samples: int = param(2000, ge=10, help="train images in the online k-NN monitor bank")
+    log_every: int = param(50, ge=1)
+    image_every: int = param(0, ge=0)
+
+    def check(self):
+        require(self.net in nets.list_nets("backbone"), "net", self.net, f"not one of {nets.list_nets('backbone')}")
+
+
+class SSLMethod(Method):
+    Config = SSLConfig
+
+    def __init__(self, cfg: SSLConfig):
+        super().__init__(cfg)
+        full = load_dataset(cfg.dataset, "train", cfg.data_dir)
+        tr, va = split_train_val(len(full), cfg.val_fraction, cfg.seed)
+        self.train_set, self.val_set = full.subset(tr), full.subset(va)
+        self.test_set = load_dataset(cfg.dataset, "test", cfg.data_dir)
+        self.img_shape = full.shape                                           # (C, H, W)
+        self.backbone = self.make_backbone()
+        self.view = aug.build(cfg.augment, self.img_shape[1:], self.img_shape[0])
+
+    def make_backbone(self) -> nn.Module:
+        c, h, _ = self.img_shape
+        return nets.create(self.cfg.net, in_chans=c, img_size=h, num_classes=0, width=self.cfg.width,
+                           num_features=self.cfg.num_features)
+
+    @property
+    def feat_dim(self) -> int:
+        return unwrap(self.backbone).num_features
+
+    # -- data -----------------------------------------------------------------------------------
+    def batches(self, rank, world):
+        ds = self.train_set
+        return ShuffledBatches({"x": ds.images, "y": ds.labels, "i": torch.arange(len(ds))},
+                               self.cfg.batch_size, self.cfg.seed, rank, world)
+
+    def views(self, x_uint8: torch.Tensor, *pipes: nn.Module) -> list[torch.Tensor]:
+        """One augmented float view per pipeline (default: two views through ``self.view``)."""
+        x = self.prepare_images(x_uint8)
+        return [aug.apply(p, x) for p in (pipes or (self.view, self.view))]
+
+    def configure_optimizers(self):
+        params = [p for n in self.trainable for p in getattr(self, n).parameters() if p.requires_grad]
+        return {"model": torch.optim.Adam(params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)}
+
+    def encoder(self) -> nn.Module:
+        return self.backbone
+
+    # -- monitoring and evaluation ---------------------------------------------------------------
+    def monitor(self, step: int) -> dict[str, float]:
+        """Online k-NN accuracy (k=20, T=0.07) every ``knn_every`` steps on small fixed subsets."""
+        c = self.cfg
+        if not c.knn_every or (step + 1) % c.knn_every or not len(self.val_set):
+            return {}
+        from ..eval.representation import extract, knn_predict
+        enc = unwrap(self.backbone)
+        n = min(c.knn_samples, len(self.train_set))
+        m = min(max(c.knn_samples // 2, 1), len(self.val_set))
+        ftr = extract(enc, self.train_set.images[:n], self.prepare_images)
+        fva = extract(enc, self.val_set.images[:m], self.prepare_images)
+        pred = knn_predict(ftr, self.train_set.labels[:n], fva, self.train_set.num_classes)
+        return {"knn_acc": (pred == self.val_set.labels[:m]).float().mean().item()}
+
+    def on_train_end(self, run_dir):
+        self.step += 1      # the loop leaves the last step's index; features are cached by steps done
+        return {}
+
+    def evaluate(self, protocol=None) -> EvalResult:
+        from ..eval.representation import knn, linear
+        return linear(self) if protocol == "linear" else knn(self)
+
+    def images(self):
+        x = self.train_set.images[:8]
+        return {"views": torch.cat([self.prepare_images(x).float(), *self.views(x)], 0).cpu()}
+
+
+# -- momentum teachers --------------------------------------------------------------------------
+@torch.no_grad()
+def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
+    """target <- m * target + (1 - m) * online, for parameters; buffers (BN statistics) are copied."""
+    for pt, po in zip(unwrap(target).parameters(), unwrap(online).parameters()):
+        pt.mul_(momentum).add_(po.detach(), alpha=1 - momentum)
+    for bt, bo in zip(unwrap(target).buffers(), unwrap(online).buffers()):
+        bt.copy_(bo)
+
+
+def cosine_momentum(base: float, step: int, total: int) -> float:
+    """BYOL Sec. 3.2 / DINO: tau = 1 - (1 - tau_base) (cos(pi k / K) + 1) / 2, rising to 1."""
+    return 1 - (1 - base) * (math.cos(math.pi * min(step, total) / max(total, 1)) + 1) / 2
+
+
+def frozen_copy(module: nn.Module) -> nn.Module:
+    import copy
+    t = copy.deepcopy(unwrap(module))
+    for p in t.parameters():
+        p.requires_grad_(False)
+    return t
+
+
+# -- memory bank ----------------------------------------------------------------------------------
+class MemoryBank:
+    """An (N, D) bank of L2-normalised representations, one row per training image (Wu et al. 2018)."""
+
+    @staticmethod
+    def init(n: int, dim: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        return F.normalize(torch.randn(n, dim, generator=generator), dim=1)
+
+    @staticmethod
+    @torch.no_grad()
+    def update(bank: torch.Tensor, idx: torch.Tensor, v: torch.Tensor, momentum: float = 0.5) -> None:
+        """bank[idx] <- normalise(m * bank[idx] + (1 - m) * v)  (NPID Eq. 8; PIRL Sec. 3.2)."""
+        bank[idx] = F.normalize(momentum * bank[idx] + (1 - momentum) * F.normalize(v.detach(), dim=1), dim=1)
+
+    @staticmethod
+    def negatives(bank: torch.Tensor, k: int) -> torch.Tensor:
+        """K rows drawn uniformly (with replacement) from the bank: (K, D)."""
+        return bank[torch.randint(len(bank), (k,), device=bank.device)]
+
+
+def gather_all(x: torch.Tensor) -> torch.Tensor:
+    """Concatenate a tensor from every process (no gradient) — for queue/bank updates under DDP."""
+    import torch.distributed as dist
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return x
+    out = [torch.empty_like(x) for _ in range(dist.get_world_size())]
+    dist.all_gather(out, x.contiguous())
+    return torch.cat(out, 0)
+
+
+# -- patches ----------------------------------------------------------------------------------------
+def patch_grid(x: torch.Tensor, grid: int = 3, jitter: bool = True) -> torch.Tensor:
+    """Cut (B, C, H, W) into grid x grid tiles with a random crop of 3/4 of each cell (the gap of
+    Noroozi & Favaro / Doersch et al. against edge shortcuts), each resized back to (H, W) for the
+    shared encoder: (B, grid*grid, C, H, W), tiles in row-major order."""
+    b, c, h, w = x.shape
+    ch, cw = h // grid, w // grid
+    th = (3 * ch) // 4 if ch >= 4 else ch                   # tiny images (8x8 digits): no gap
+    tw = (3 * cw) // 4 if cw >= 4 else cw
+    tiles = []
+    for r in range(grid):
+        for q in range(grid):
+            if jitter:
+                oy, ox = (torch.randint(0, ch - th + 1, (1,)).item(), torch.randint(0, cw - tw + 1, (1,)).item())
+            else:
+                oy, ox = (ch - th) // 2, (cw - tw) // 2
+            t = x[:, :, r * ch + oy:r * ch + oy + th, q * cw + ox:q * cw + ox + tw]
+            tiles.append(F.interpolate(t, size=(h, w), mode="bilinear", align_corners=False))
+    return torch.stack(tiles, 1)

@@ -1,0 +1,56 @@
+"""Context prediction: given the centre tile and one of its 8 neighbours, predict the neighbour's position.
+
+Doersch et al., "Unsupervised visual representation learning by context prediction", ICCV 2015,
+https://arxiv.org/abs/1505.05192. Tiles of a 3x3 grid with a gap and random jitter (a random crop of 3/4
+of each cell), both encoded by the shared encoder (resized to its input size); their features are
+concatenated and an MLP (the paper's fc6-fc8 pair network) classifies the 8 relative positions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import param
+from ._ssl import SSLConfig, SSLMethod, patch_grid
+from .base import register_method
+
+NEIGHBOURS = (0, 1, 2, 3, 5, 6, 7, 8)   # row-major tiles around the centre (4): label = position in this list
+
+
+@dataclass
+class ContextConfig(SSLConfig):
+    batch_size: int = param(128, ge=2, help="image pairs per step")
+    hidden: int = param(512, ge=1, help="hidden width of the pair classifier")
+
+
+@register_method
+class Context(SSLMethod):
+    name = "context"
+    summary = "Pretext task: relative position (8-way) of a patch with respect to the centre patch"
+    paper = "Doersch et al. 2015, Unsupervised visual representation learning by context prediction"
+    Config = ContextConfig
+    trainable = ("backbone", "pair_head")
+
+    def __init__(self, cfg: ContextConfig):
+        super().__init__(cfg)
+        self.pair_head = nn.Sequential(nn.Linear(2 * self.feat_dim, cfg.hidden), nn.ReLU(inplace=True),
+                                       nn.Linear(cfg.hidden, 8))
+
+    def training_step(self, batch, step):
+        (x,) = self.views(batch["x"], self.view)
+        tiles = patch_grid(x)                                                    # (B, 9, C, H, W)
+        b = len(x)
+        label = torch.randint(8, (b,), device=x.device)                          # (B,)
+        nb = torch.tensor(NEIGHBOURS, device=x.device)[label]
+        ar = torch.arange(b, device=x.device)
+        pair = torch.cat([tiles[:, 4], tiles[ar, nb]], 0)                        # (2B, C, H, W)
+        f = self.backbone(pair)
+        logits = self.pair_head(torch.cat([f[:b], f[b:]], 1))                    # (B, 8)
+        loss = F.cross_entropy(logits, label)
+        self.optimize("model", loss)
+        return {"loss": loss.item(), "pos_acc": (logits.argmax(1) == label).float().mean().item(),
+                **self.monitor(step)}

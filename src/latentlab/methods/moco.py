@@ -1,0 +1,71 @@
+"""MoCo v2: a momentum key encoder and a queue of K negative keys, with the InfoNCE loss.
+
+He et al., "Momentum contrast for unsupervised visual representation learning", CVPR 2020;
+Chen et al., "Improved baselines with momentum contrastive learning" (v2: MLP head, tau = 0.2, blur),
+https://arxiv.org/abs/2003.04297. Defaults: K = 65536, m = 0.999, tau = 0.2, 2048-d MLP head to 128.
+The queue and its pointer are checkpointed (exact resume). One change: BatchNorm in the MLP head
+(as in MoCo v3; ``head_bn=false`` gives v2's plain head). On the ConvNet's post-ReLU features, which
+share a large common component, v2's plain head starts with all queries nearly parallel (cosine
+0.9997) and short runs collapse (tests/test_ssl_methods.py shows it); BN centres them. No shuffling BN
+(single-process runs; the backbone ConvNet has no BN, the head's BN sees the local batch).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ..config import param
+from ..losses import info_nce
+from ..nets.heads import ProjectionHead
+from ._ssl import SSLConfig, SSLMethod, ema_update, frozen_copy, gather_all
+from .base import register_method
+
+
+@dataclass
+class MoCoConfig(SSLConfig):
+    queue_size: int = param(65536, ge=1, help="K, the number of negative keys in the queue")
+    momentum: float = param(0.999, ge=0, le=1, help="key encoder momentum m")
+    temperature: float = param(0.2, gt=0, help="InfoNCE temperature tau (v2)")
+    proj_hidden: int = param(2048, ge=1, help="MLP head hidden width (v2)")
+    proj_dim: int = param(128, ge=1, help="key/query dimension")
+    head_bn: bool = param(True, help="BatchNorm in the MLP head (v3; v2 has none, see the docstring)")
+
+
+@register_method
+class MoCo(SSLMethod):
+    name = "moco"
+    summary = "MoCo v2: momentum key encoder + queue of K negatives, InfoNCE"
+    paper = "He et al. 2020 / Chen et al. 2020, Momentum contrast (v2)"
+    Config = MoCoConfig
+    trainable = ("backbone", "projector")
+    extra_state = ("queue", "queue_ptr")
+
+    def __init__(self, cfg: MoCoConfig):
+        super().__init__(cfg)
+        self.projector = ProjectionHead(self.feat_dim, (cfg.proj_hidden,), cfg.proj_dim, bn=cfg.head_bn)
+        self.key_backbone, self.key_projector = frozen_copy(self.backbone), frozen_copy(self.projector)
+        g = torch.Generator().manual_seed(cfg.seed)
+        self.queue = F.normalize(torch.randn(cfg.queue_size, cfg.proj_dim, generator=g), dim=1)  # (K, D)
+        self.queue_ptr = torch.zeros((), dtype=torch.long)
+
+    def training_step(self, batch, step):
+        xq, xk = self.views(batch["x"])
+        q = F.normalize(self.projector(self.backbone(xq)), dim=1)             # (B, D)
+        with torch.no_grad():
+            ema_update(self.key_backbone, self.backbone, self.cfg.momentum)
+            ema_update(self.key_projector, self.projector, self.cfg.momentum)
+            k = F.normalize(self.key_projector(self.key_backbone(xk)), dim=1)  # (B, D)
+        loss = info_nce(q, k, self.queue.clone(), self.cfg.temperature)
+        self.optimize("model", loss)
+        self._enqueue(gather_all(k))
+        return {"loss": loss.item(), **self.monitor(step)}
+
+    @torch.no_grad()
+    def _enqueue(self, k: torch.Tensor) -> None:
+        n, size = len(k), len(self.queue)
+        idx = (self.queue_ptr + torch.arange(n, device=k.device)) % size
+        self.queue[idx[-size:]] = k[-size:]
+        self.queue_ptr.fill_(int((self.queue_ptr + n) % size))

@@ -1,0 +1,62 @@
+"""NPID: non-parametric instance discrimination with a memory bank of every image's representation.
+
+Wu et al., "Unsupervised feature learning via non-parametric instance discrimination", CVPR 2018,
+https://arxiv.org/abs/1805.01978. 128-d L2-normalised features, tau = 0.07, bank momentum 0.5, K = 4096
+negatives per step. The paper approximates the softmax over all N instances with NCE against K noise
+samples; here the same K bank samples are the negatives of an InfoNCE (softmax over 1 + K), the
+course's "memory bank" answer to "more negatives is better but hard". The bank is checkpointed.
+BN after the projection (``head_bn``): on the ConvNet's post-ReLU features a plain linear projection
+starts with all embeddings nearly parallel (cosine 0.99) and short runs collapse (as for MoCo).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import param
+from ..losses import info_nce
+from ._ssl import MemoryBank, SSLConfig, SSLMethod, gather_all
+from .base import register_method
+
+
+def _linear(d_in: int, d_out: int, bn: bool) -> nn.Module:
+    return nn.Sequential(nn.Linear(d_in, d_out), nn.BatchNorm1d(d_out)) if bn else nn.Linear(d_in, d_out)
+
+
+@dataclass
+class NPIDConfig(SSLConfig):
+    num_negatives: int = param(4096, ge=1, help="K, negatives drawn from the memory bank per step")
+    temperature: float = param(0.07, gt=0, help="tau")
+    bank_momentum: float = param(0.5, ge=0, lt=1, help="memory bank update momentum")
+    proj_dim: int = param(128, ge=1, help="embedding dimension stored in the bank")
+    head_bn: bool = param(True, help="BatchNorm after the linear projection (see docstring)")
+
+
+@register_method
+class NPID(SSLMethod):
+    name = "npid"
+    summary = "Instance discrimination against a memory bank of K negatives"
+    paper = "Wu et al. 2018, Unsupervised feature learning via non-parametric instance discrimination"
+    Config = NPIDConfig
+    trainable = ("backbone", "projector")
+    extra_state = ("bank",)
+
+    def __init__(self, cfg: NPIDConfig):
+        super().__init__(cfg)
+        self.projector = _linear(self.feat_dim, cfg.proj_dim, cfg.head_bn)
+        self.bank = MemoryBank.init(len(self.train_set), cfg.proj_dim, torch.Generator().manual_seed(cfg.seed))
+
+    def training_step(self, batch, step):
+        c = self.cfg
+        (x,) = self.views(batch["x"], self.view)
+        idx = batch["i"].to(self.device)
+        v = F.normalize(self.projector(self.backbone(x)), dim=1)                # (B, D)
+        negatives = MemoryBank.negatives(self.bank, c.num_negatives)              # (K, D)
+        loss = info_nce(v, self.bank[idx].clone(), negatives, c.temperature)
+        self.optimize("model", loss)
+        MemoryBank.update(self.bank, gather_all(idx), gather_all(v.detach()), c.bank_momentum)
+        return {"loss": loss.item(), **self.monitor(step)}

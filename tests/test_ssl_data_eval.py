@@ -1,0 +1,108 @@
+"""Augmentations, the moving-MNIST generator, k-NN and linear probe, and the representation CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from latentlab.cli import main
+from latentlab.data import augment as A
+from latentlab.data.moving_mnist import MovingMNIST, sample_videos, trajectories
+from latentlab.eval.representation import knn_predict, linear_probe
+
+
+@pytest.mark.parametrize("channels,size", [(1, 28), (3, 32)])
+def test_augmentations_shape_range_and_seed(channels, size):
+    x = torch.rand(6, channels, size, size)
+    pipes = [A.simclr((size, size), channels), A.digits((size, size), channels),
+             *A.byol_pair("digits", (size, size), channels), *A.multicrop("simclr", (size, size), channels, 3)]
+    assert len(pipes) == 2 + 2 + 5
+    for p in pipes:
+        y = A.apply(p, x)
+        assert y.shape == x.shape and y.dtype == x.dtype and y.min() >= 0 and y.max() <= 1
+    p = pipes[0]
+    assert torch.equal(A.seeded(p, x, 7), A.seeded(p, x, 7))             # reproducible under a seed
+    assert not torch.equal(A.seeded(p, x, 7), A.seeded(p, x, 8))
+    a, b = A.apply(p, x), A.apply(p, x)                                   # global RNG: fresh views
+    assert not torch.equal(a, b)
+    torch.manual_seed(3)
+    c = A.apply(p, x)
+    torch.manual_seed(3)
+    assert torch.equal(c, A.apply(p, x))
+    assert torch.equal(A.apply(A.build("none", (size, size), channels), x), x)
+    with pytest.raises(ValueError, match="unknown augmentation"):
+        A.build("nope", (size, size), channels)
+
+
+def test_moving_mnist_deterministic_bounded_and_mass_preserving():
+    pos = trajectories(20, 15, -3, 3, torch.Generator().manual_seed(0))
+    assert pos.shape == (20, 15, 2) and pos.min() >= -3 and pos.max() <= 3
+    assert (pos[:, 1:] != pos[:, :-1]).any(-1).float().mean() > 0.5       # it moves
+    imgs = torch.zeros(5, 1, 8, 8, dtype=torch.uint8)
+    imgs[:, :, 2:6, 2:6] = 200                                            # content 2 px from every edge
+    v = sample_videos(imgs, 5, margin=2, generator=torch.Generator().manual_seed(1))
+    assert v.shape == (5, 5, 1, 8, 8)
+    assert (v.float().sum((2, 3, 4)) == 200 * 16).all()                  # never clipped within the margin
+    mm = MovingMNIST(imgs, num_videos=4, frames=6, canvas=20, num_digits=2, seed=3)
+    assert mm[2].shape == (6, 1, 20, 20) and torch.equal(mm[2], MovingMNIST(imgs, 4, 6, 20, 2, seed=3)[2])
+    assert not torch.equal(mm[2], MovingMNIST(imgs, 4, 6, 20, 2, seed=4)[2])
+
+
+def _blobs(n_per, d=16, classes=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    centers = 4 * torch.randn(classes, d, generator=g)
+    x = torch.cat([centers[c] + torch.randn(n_per, d, generator=g) for c in range(classes)])
+    return x, torch.arange(classes).repeat_interleave(n_per)
+
+
+def test_knn_and_linear_probe_on_separable_set():
+    xtr, ytr = _blobs(100)
+    xva, yva = _blobs(20, seed=1)
+    xte, yte = _blobs(50, seed=2)
+    # same centres (seeded identically) -> separable
+    xva, xte = xva - _blobs(20, seed=1)[0] + _blobs(20)[0][:80], xte - _blobs(50, seed=2)[0] + _blobs(50)[0]
+    acc = (knn_predict(xtr, ytr, xte, 4) == yte).float().mean().item()
+    assert acc > 0.95
+    r = linear_probe((xtr, ytr), (xva, yva), (xte, yte), 4, weight_decays=(0.0, 1e-2), iters=50)
+    assert r["test"] > 0.95 and r["weight_decay"] in (0.0, 1e-2)
+
+
+def test_knn_weighting_hand_example():
+    train = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]])
+    labels = torch.tensor([0, 0, 1])
+    # a query close to class 1's single point but with k=3 the two class-0 points vote too
+    q = torch.tensor([[0.2, 1.0]])
+    assert knn_predict(train, labels, q, 2, k=3, temperature=0.07).item() == 1
+    assert knn_predict(train, labels, q, 2, k=3, temperature=100.0).item() == 0   # ~uniform votes: majority
+
+
+def test_cli_tiny_ssl_run_and_both_protocols(tmp_path, capsys):
+    out = tmp_path / "run"
+    rc = main(["train", "simclr", "--out", str(out), "dataset=digits", "steps=4", "batch_size=16",
+               "proj_hidden=32", "log_every=2", "knn_every=2", "knn_samples=50", "ckpt_every=2", "image_every=2"])
+    assert rc == 0
+    for f in ("config.yaml", "metrics.jsonl", "weights.safetensors", "eval.json", "checkpoints/last.ckpt",
+              "checkpoints/step_0000002.ckpt"):
+        assert (out / f).is_file(), f
+    rows = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
+    assert any("knn_acc" in r for r in rows)
+    assert json.loads((out / "eval.json").read_text())["protocol"]["k"] == 20
+    capsys.readouterr()
+    for proto in ("knn", "linear"):
+        assert main(["eval", str(out), "--protocol", proto, "--json"]) == 0
+        res = json.loads(capsys.readouterr().out)
+        key = f"{proto}_test_accuracy"
+        assert proto in key and 0.5 < res[key] <= 1.0, res
+        assert res["protocol"]["protocol"] == proto and "val_split" in res["protocol"]
+    assert list(out.glob("features_digits_test_4.pt"))                    # cached per step
+
+
+def test_generic_protocols_evaluate_a_supervised_run(tmp_path, capsys):
+    out = tmp_path / "sup"
+    assert main(["train", "supervised", "--out", str(out), "steps=30", "batch_size=32", "image_every=0",
+                 "log_every=10"]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(out), "--protocol", "knn", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["knn_test_accuracy"] > 0.8

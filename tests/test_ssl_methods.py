@@ -1,0 +1,115 @@
+"""Every self-supervised method: tiny overfit, exact resume with its queue/bank/teacher, pretext details."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from latentlab.config import resolve_config
+from latentlab.engine import make_fabric, train
+from latentlab.engine.checkpoint import load_checkpoint
+from latentlab.methods import METHODS, get_method
+
+from helpers import assert_same_weights, weights
+
+SSL = ["simclr", "moco", "byol", "barlow_twins", "rotnet", "npid", "dino", "s4l", "jigsaw", "context",
+       "deepcluster", "pirl", "temporal_order"]
+TINY = {"simclr": dict(proj_hidden=32), "moco": dict(queue_size=64, proj_hidden=32, momentum=0.9),
+        "byol": dict(proj_hidden=32, proj_dim=16), "barlow_twins": dict(proj_dims=[32, 32]), "rotnet": {},
+        "npid": dict(num_negatives=64), "dino": dict(out_dim=32, head_hidden=32, bottleneck=16, n_local=2),
+        "s4l": dict(labels_per_class=2, labeled_batch_size=8), "jigsaw": dict(num_permutations=8, hidden=32),
+        "context": dict(hidden=32), "deepcluster": dict(num_clusters=8, reassign_every=4, cluster_samples=200),
+        "pirl": dict(num_negatives=64), "temporal_order": {}}
+
+
+STEPS = {"dino": 40, "context": 100, "deepcluster": 100, "temporal_order": 100}
+OVERFIT = {"moco": dict(queue_size=48), "dino": dict(base_momentum=0.9, lr=1e-3), "deepcluster": dict(reassign_every=1000)}
+
+
+def _cfg(method, **kw):
+    base = dict(dataset="digits", batch_size=16, knn_every=0, image_every=0, log_every=1, width=8,
+                num_features=32, lr=3e-3, **TINY[method])
+    base.update(kw)
+    return resolve_config(get_method(method).Config, method, None, {k: str(v) for k, v in base.items()})
+
+
+def test_all_thirteen_registered():
+    assert set(SSL) <= set(METHODS)
+    for m in SSL:
+        assert METHODS[m].paper and METHODS[m].summary and METHODS[m].encoder is not None
+
+
+@pytest.mark.parametrize("method", SSL)
+def test_tiny_overfit_loss_decreases(method):
+    torch.manual_seed(0)
+    cfg = _cfg(method, augment="none", steps=STEPS.get(method, 24), eval_at_end=False, **OVERFIT.get(method, {}))
+    m = get_method(method)(cfg)
+    m.setup(make_fabric(cfg))
+    losses = []
+    for step in range(STEPS.get(method, 24)):     # a pool of 4 fixed batches (64 images), cycled
+        i = torch.arange(16) + 16 * (step % 4)
+        if method == "temporal_order":      # fixed clips and labels too: 4 seeds, cycled
+            torch.manual_seed(step % 4)
+        m.step = step
+        losses.append(m.training_step({"x": m.train_set.images[i], "y": m.train_set.labels[i], "i": i}, step)["loss"])
+    first, last = sum(losses[:3]) / 3, sum(losses[-3:]) / 3
+    assert all(map(lambda v: v == v, losses)) and last < 0.9 * first, (method, losses)
+
+
+@pytest.mark.parametrize("method,state", [("moco", "queue"), ("npid", "bank"), ("byol", None),
+                                          ("dino", "center"), ("deepcluster", "pseudo_labels")])
+def test_resume_is_exact_with_queue_bank_and_teacher(tmp_path, method, state):
+    common = dict(ckpt_every=0, eval_at_end=False, **({"schedule_steps": 6} if method in ("byol", "dino") else {}))
+    train(method, _cfg(method, steps=6, **common), out=tmp_path / "a", verbose=False)
+    train(method, _cfg(method, steps=3, **common), out=tmp_path / "b", verbose=False)
+    train(method, _cfg(method, steps=6, **common), resume=tmp_path / "b", verbose=False)
+    wa, wb = weights(tmp_path / "a"), weights(tmp_path / "b")
+    assert_same_weights(wa, wb)
+    assert any(k.startswith(("key_", "target_", "teacher_")) for k in wa) or method in ("npid", "deepcluster")
+    if state:
+        ca = load_checkpoint(tmp_path / "a" / "checkpoints" / "last.ckpt")["method"]["extra"][state]
+        cb = load_checkpoint(tmp_path / "b" / "checkpoints" / "last.ckpt")["method"]["extra"][state]
+        assert torch.equal(ca, cb)
+
+
+def test_jigsaw_permutations_have_maximal_hamming_distance():
+    from latentlab.methods.jigsaw import maximal_hamming_permutations, min_hamming
+    p = maximal_hamming_permutations(100, 9, seed=0)
+    assert p.shape == (100, 9) and len({tuple(r) for r in p.tolist()}) == 100
+    assert all(sorted(r) == list(range(9)) for r in p.tolist())
+    g = torch.Generator().manual_seed(0)
+    random_set = torch.stack([torch.randperm(9, generator=g) for _ in range(100)])
+    assert min_hamming(p) >= 6 > min_hamming(random_set)
+    assert torch.equal(p, maximal_hamming_permutations(100, 9, seed=0))
+
+
+def test_deepcluster_kmeans_recovers_blobs():
+    from latentlab.methods.deepcluster import kmeans
+    g = torch.Generator().manual_seed(0)
+    centers = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    x = torch.cat([c + 0.3 * torch.randn(50, 2, generator=g) for c in centers])
+    assign, _ = kmeans(x, 3, 10, torch.Generator().manual_seed(1))
+    for c in range(3):
+        assert assign[c * 50:(c + 1) * 50].unique().numel() == 1
+    assert assign.unique().numel() == 3
+
+
+def test_s4l_uses_labels_per_class_from_train_only():
+    m = get_method("s4l")(_cfg("s4l", labels_per_class=3))
+    y = m.train_set.labels[m.labeled_idx]
+    assert torch.equal(torch.bincount(y, minlength=10), torch.full((10,), 3))
+
+
+@pytest.mark.parametrize("method,head", [("moco", "projector"), ("npid", "projector"), ("pirl", "f_head")])
+def test_head_bn_separates_embeddings_that_a_plain_head_leaves_parallel(method, head):
+    import torch.nn.functional as F
+    cos = {}
+    for bn in (False, True):
+        torch.manual_seed(0)
+        cfg = _cfg(method, head_bn=bn, eval_at_end=False, width=32, num_features=128)
+        m = get_method(method)(cfg)
+        m.setup(make_fabric(cfg))
+        with torch.no_grad():
+            q = F.normalize(getattr(m, head)(m.backbone(m.prepare_images(m.train_set.images[:64]))), dim=1)
+        cos[bn] = (q @ q.t()).mean().item()
+    assert cos[False] > 0.98 and cos[True] < 0.8, cos
