@@ -50,9 +50,9 @@ def _evaluate(run_dir: Path, max_train: int, max_val: int, usps: bool) -> dict:
     return out
 
 
-def _one(method: str, dataset: str, seconds: float, max_train: int, max_val: int, **kw) -> dict:
+def _one(method: str, dataset: str, seconds: float, max_train: int, max_val: int, tag: str = "", **kw) -> dict:
     kw = {"steps": 1_000_000, "batch_size": 256, **kw} if method == "supervised" else {"steps": 1_000_000, **kw}
-    run_dir = OUT / "ssl" / f"{method}-{dataset}"
+    run_dir = OUT / "ssl" / f"{method}-{dataset}{tag}"  # tag: K-experiment / random-init runs get their own dir
     t0 = time.perf_counter()
     res = train_run(method, run_dir, dataset=dataset, max_seconds=seconds, eval_at_end=False, image_every=0,
                     ckpt_every=0, log_every=50, **({} if method == "supervised" else {"knn_every": 0}), **kw)
@@ -72,7 +72,7 @@ def _k_experiment(seconds: float, ks, max_train: int, max_val: int) -> tuple[lis
     import matplotlib.pyplot as plt
     rows = []
     for k in ks:
-        r = _one("moco", "mnist", seconds, max_train, max_val, queue_size=k, momentum=0.99)
+        r = _one("moco", "mnist", seconds, max_train, max_val, tag=f"-K{k}", queue_size=k, momentum=0.99)
         rows.append({"K": k, **r})
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.plot(ks, [100 * r["linear"] for r in rows], "o-", label="linear probe")
@@ -101,7 +101,7 @@ def run(quick: bool = False) -> str:
     results: dict = {}
     for ds in ("mnist", "mnist_m"):
         results[ds] = {"supervised": _one("supervised", ds, seconds, max_train, max_val)}
-        results[ds]["random init"] = _one("rotnet", ds, 0.01, max_train, max_val, lr=1e-12)
+        results[ds]["random init"] = _one("rotnet", ds, 0.01, max_train, max_val, tag="-random-init", lr=1e-12)
         for m in methods:
             results[ds][m] = _one(m, ds, seconds, max_train, max_val, **OVERRIDES.get(m, {}))
     k_rows, k_png = _k_experiment(k_seconds, ks, max_train, max_val)
