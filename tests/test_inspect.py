@@ -242,3 +242,18 @@ def test_viz_commands_on_a_supervised_run_and_correlate(tmp_path, capsys):
     assert Image.open(tmp_path / "c.png").size[0] > 400
     assert main(["viz", "correlate", "--image", str(tmp_path / "none.png"), "--template", str(tmp_path / "tpl.png"),
                  "--out", str(tmp_path / "c.png")]) == 2
+
+
+def test_alexnet_method_with_a_frozen_torchvision_file(tiny_rgb, tmp_path):
+    narrow = AlexNet(3, 1000, channels=(8, 8, 8, 8, 8), hidden=16)   # torchvision keys, narrow widths
+    torch.save(narrow.state_dict(), tmp_path / "tv.pth")
+    res = train("alexnet", _cfg("alexnet", dataset=str(tiny_rgb), net="alexnet", pretrained=tmp_path / "tv.pth",
+                                freeze=True, resize=64, crop_size=63, steps=3, batch_size=16, val_every=100,
+                                image_every=0, test_subset=10), out=tmp_path / "r", verbose=False)
+    w = weights(res.run_dir)
+    assert torch.equal(w["model.features.0.weight"], narrow.features[0].weight)     # encoder frozen
+    assert torch.equal(w["model.classifier.4.weight"], narrow.classifier[4].weight)
+    assert w["model.classifier.6.weight"].shape == (3, 16)                          # new fc8 for 3 classes
+    assert res.eval.protocol["n_test"] == 10
+    with pytest.raises(ConfigError, match="pretrained"):
+        _cfg("alexnet", pretrained=str(tmp_path / "tv.pth"))                        # needs net=alexnet
