@@ -12,7 +12,7 @@ from .common import OUT, RESULTS, fmt_mean_se, section, table, train_run
 SEEDS = (0, 1, 2)
 ALEX_BUDGET_S = 150          # CPU seconds of training per AlexNet-small run
 SUP_BUDGET_S = 60            # per supervised ConvNet run (retrieval encoders)
-TEST_SUBSET = 2000           # fixed seed-0 test subset for the 10-view TTA and the ensemble
+TEST_SUBSET = 1000           # fixed seed-0 test subset for the 10-view TTA and the ensemble
 N_GALLERY, N_QUERY, K = 10000, 1000, 6
 
 
@@ -21,7 +21,8 @@ def _alexnet_runs(quick: bool) -> list[dict]:
     for seed in SEEDS[:2] if quick else SEEDS:
         res = train_run("alexnet", OUT / f"inspect_alexnet_mnist_m_s{seed}", dataset="mnist_m", seed=seed,
                         steps=100000, max_seconds=8 if quick else ALEX_BUDGET_S, val_every=25, val_fraction=0.02,
-                        test_subset=200 if quick else TEST_SUBSET, log_every=25, image_every=0)
+                        test_subset=200 if quick else TEST_SUBSET, log_every=25, image_every=0,
+                        dropout=0.0, lrn=False)
         m = res.eval.metrics
         rows.append({"seed": seed, "run": res.run_dir, "steps": res.steps, "seconds": res.seconds,
                      "img_per_s": res.steps * 128 / res.seconds, "acc": m["test_accuracy"],
@@ -96,7 +97,7 @@ def run(quick: bool) -> str:
         table(["seed", "steps", "train img/s", "test acc % (centre crop)", "test acc % (5 crops + flips)",
                "TTA gain (points)"], acc_rows),
         "",
-        "### Ensemble of the three runs (softmax averaged, single view)",
+        f"### Ensemble of the {len(alex)} runs (softmax averaged, single view)",
         "",
         table(["models", "mean single acc %", "best single acc %", "ensemble acc %", "gain over mean single",
                "gain over best single"],
@@ -123,8 +124,11 @@ def run(quick: bool) -> str:
              f"{N_GALLERY} train images (all of USPS train: 7,291); relevance = same class; L2 distance on the "
              "penultimate-layer descriptor (feature) or on raw pixels in [0, 1] (pixel); "
              "`latentlab eval RUN --protocol retrieval`. AlexNet-small = `alexnet` method defaults (paper recipe: "
-             "SGD 0.01, momentum 0.9, batch 128, wd 5e-4, dropout 0.5, LRN, random 28-px crops + flips, lr/10 on "
-             f"validation plateau checked every 25 steps on 2% of train) under a {ALEX_BUDGET_S} s CPU budget "
+             "SGD 0.01, momentum 0.9, batch 128, wd 5e-4, random 28-px crops + flips, lr/10 on "
+             "validation plateau checked every 25 steps on 2% of train) except `dropout=0 lrn=false`: within this "
+             "budget (~100 steps) dropout 0.5 keeps the net at chance (measured while developing: mean train loss "
+             "over steps 50-60 2.30 with dropout 0.5 + LRN vs 1.99 with neither, same seed and data), and LRN "
+             f"costs ~40% of the throughput. Trained under a {ALEX_BUDGET_S} s CPU budget "
              f"per run (far from convergence); accuracies on a fixed seed-0 subset of {TEST_SUBSET} of the 9,001 "
              f"MNIST-M test images. Suite wall time: {time.time() - t_start:.0f} s.")
     return section("Inside learned representations: retrieval, TTA, ensembles",
