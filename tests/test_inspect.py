@@ -192,7 +192,12 @@ def test_alexnet_learns_and_every_command_runs(tiny_rgb, tmp_path, capsys):
                      "image_every=20", "--out", str(out)]) == 0
         runs.append(str(out))
     ev = json.loads((tmp_path / "run0" / "eval.json").read_text())["metrics"]
-    assert ev["test_accuracy"] > 0.6 and 0 <= ev["test_accuracy_tta"] <= 1
+    assert ev["test_accuracy"] > 0.6 and 0 <= ev["test_accuracy_tta"] <= 1 and "test_accuracy_tta_crops" in ev
+    from latentlab.engine import load_run
+    m = load_run(runs[0])
+    views = m.view_probs(m.test_set.images[:5])                       # 5 crops + 5 mirrored crops
+    assert views.shape == (10, 5, 3) and torch.allclose(views[4], m.predict_proba(m.test_set.images[:5]))
+    assert torch.allclose(views.mean(0), m.predict_proba(m.test_set.images[:5], tta=True))
     assert list((tmp_path / "run0" / "images").glob("filters_*.png"))
     capsys.readouterr()
     assert main(["eval", runs[0], "--protocol", "retrieval", "--json"]) == 0

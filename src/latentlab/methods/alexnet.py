@@ -145,20 +145,29 @@ class AlexNetMethod(Method):
         return center_crop(self._resized(x_uint8), self.cfg.crop_size)
 
     @torch.no_grad()
-    def predict_proba(self, images: torch.Tensor, tta: bool = False) -> torch.Tensor:
-        """uint8 (N, C, H, W) -> (N, classes) softmax; ``tta``: mean over 5 crops and their flips."""
+    def view_probs(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 (N, C, H, W) -> (V, N, classes) softmax of the test views: 4 corners + centre crop
+        (view 4 is the centre), then their mirror images if ``flip``."""
         was = self.model.training
         self.model.eval()
         out = []
         for i in range(0, len(images), self.cfg.eval_batch_size):
-            x = self._resized(images[i:i + self.cfg.eval_batch_size])
-            if not tta:
-                out.append(self.model(center_crop(x, self.cfg.crop_size)).softmax(1).cpu())
-                continue
-            views = five_crops(x, self.cfg.crop_size)
+            views = five_crops(self._resized(images[i:i + self.cfg.eval_batch_size]), self.cfg.crop_size)
             if self.cfg.flip:
                 views += [v.flip(-1) for v in views]
-            out.append(torch.stack([self.model(v).softmax(1) for v in views]).mean(0).cpu())
+            out.append(torch.stack([self.model(v).softmax(1).cpu() for v in views]))
+        self.model.train(was)
+        return torch.cat(out, dim=1)
+
+    @torch.no_grad()
+    def predict_proba(self, images: torch.Tensor, tta: bool = False) -> torch.Tensor:
+        """uint8 (N, C, H, W) -> (N, classes) softmax; ``tta``: mean over 5 crops and their flips."""
+        if tta:
+            return self.view_probs(images).mean(0)
+        was = self.model.training
+        self.model.eval()
+        out = [self.model(center_crop(self._resized(images[i:i + self.cfg.eval_batch_size]), self.cfg.crop_size))
+               .softmax(1).cpu() for i in range(0, len(images), self.cfg.eval_batch_size)]
         self.model.train(was)
         return torch.cat(out)
 
@@ -205,15 +214,17 @@ class AlexNetMethod(Method):
     def evaluate(self, protocol=None) -> EvalResult:
         if protocol not in (None, "tta"):
             raise ConfigError(f"method 'alexnet' has no protocol '{protocol}' (own: tta; generic: see eval)")
-        p1 = self.predict_proba(self.test_set.images, tta=False)
-        p10 = self.predict_proba(self.test_set.images, tta=True)
+        v = self.view_probs(self.test_set.images)                            # (V, N, classes)
         acc = lambda p: (p.argmax(1) == self.test_set.labels).float().mean().item()
-        metrics = {"test_accuracy": acc(p1), "test_accuracy_tta": acc(p10), "val_accuracy": self._accuracy(self.val_set)}
+        metrics = {"test_accuracy": acc(v[4]), "test_accuracy_tta": acc(v.mean(0))}
+        if self.cfg.flip:                                                    # the crops alone, without mirrors
+            metrics["test_accuracy_tta_crops"] = acc(v[:5].mean(0))
+        metrics["val_accuracy"] = self._accuracy(self.val_set)
         views = 10 if self.cfg.flip else 5
         return EvalResult(metrics, {"dataset": self.cfg.dataset, "net": self.cfg.net, "step": self.step,
                                     "n_test": len(self.test_set), "test_subset": self.cfg.test_subset,
                                     "single_view": f"centre {self.cfg.crop_size} px crop",
                                     "tta": f"{views} views (4 corners + centre{' + flips' if self.cfg.flip else ''}), "
-                                           "softmax averaged",
+                                           "softmax averaged; tta_crops: the 5 crops only",
                                     "val_split": f"{self.cfg.val_fraction:g} of train (seed {self.cfg.seed})",
                                     "selection": "last step (no test-set selection)"})
