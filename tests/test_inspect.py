@@ -204,6 +204,8 @@ def test_alexnet_learns_and_every_command_runs(tiny_rgb, tmp_path, capsys):
     r = json.loads(capsys.readouterr().out)
     assert {"feature_map", "feature_precision@6", "pixel_map", "pixel_precision@6"} <= r.keys()
     assert r["protocol"]["n_gallery"] == 120 and r["protocol"]["k"] == 6
+    assert main(["eval", runs[0], "--protocol", "knn", "--json"]) == 0  # generic protocols see the centre crop
+    assert 0.0 <= json.loads(capsys.readouterr().out)["knn_test_accuracy"] <= 1.0
     assert main(["ensemble", *runs, "--json"]) == 0
     e = json.loads(capsys.readouterr().out)
     assert e["gain_over_mean_single"] == pytest.approx(e["ensemble_accuracy"] - e["mean_single_accuracy"])

@@ -164,7 +164,7 @@ def run_features(method, dataset: str | None = None, max_train: int | None = Non
             d = torch.load(path, weights_only=True)
             out[part] = (d["features"], d["labels"])
             continue
-        f = extract(enc, ds.images, method.prepare_images)
+        f = extract(enc, ds.images, method.prepare_eval)
         out[part] = (f, ds.labels.clone())
         if path is not None:
             from ..engine.checkpoint import atomic_write

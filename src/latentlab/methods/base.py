@@ -124,6 +124,11 @@ class Method:
         x = x.to(self.device, non_blocking=True).float().div_(255)
         return x.contiguous(memory_format=torch.channels_last) if self.cfg.channels_last else x
 
+    def prepare_eval(self, x: torch.Tensor) -> torch.Tensor:
+        """uint8 images -> the encoder's test-time input (every generic protocol uses this); methods
+        whose test view differs from ``prepare_images`` (e.g. AlexNet's centre crop) override it."""
+        return self.prepare_images(x)
+
     def optimize(self, name: str, loss: torch.Tensor) -> None:
         """One update of optimizer ``name``; refuses a non-finite loss before touching weights."""
         if not torch.isfinite(loss.detach()).all():

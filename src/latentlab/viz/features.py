@@ -20,7 +20,7 @@ def get_encoder(method) -> nn.Module:
 def encoder_inputs(method, x_uint8: torch.Tensor) -> torch.Tensor:
     """uint8 images -> the encoder's input: the method's ``prepare_eval`` (e.g. a centre crop) if it has
     one, else ``prepare_images`` (float in [0, 1] on the device)."""
-    prep = getattr(method, "prepare_eval", None) or method.prepare_images
+    prep = method.prepare_eval
     return prep(x_uint8)
 
 
