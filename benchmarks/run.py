@@ -33,7 +33,12 @@ def assemble() -> Path:
     parts = ["# latentlab benchmarks\n",
              "Every table below is written by `python -m benchmarks.run SUITE` (all: `make bench`); numbers "
              "are as measured on the stated machine, never edited by hand. Published figures are quoted "
-             "beside ours with their protocol.\n"]
+             "beside ours with their protocol.\n",
+             "Budgets are small (seconds to minutes of CPU per model on 2 cores), so most models are far from "
+             "convergence: the tables show what each method reaches under an equal, stated budget, not its "
+             "published accuracy. The suites of this file were measured while other suites and test runs "
+             "shared the same 2 cores, so absolute speeds (images/s) are below an idle machine's; compare "
+             "ratios within one table. Each section names its own command, machine, budget, seeds and commit.\n"]
     for name in suites():
         f = RESULTS / f"{name}.md"
         if f.exists():

@@ -10,12 +10,12 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import secrets
 import sys
 import urllib.request
 from pathlib import Path
 
 from latentlab.errors import DataError
+from latentlab.fileio import atomic_open
 from latentlab.data.registry import DATASETS, DatasetSpec, resolve_data_dir
 
 
@@ -49,43 +49,21 @@ def ensure_verified(name: str, data_dir: str | Path | None = None) -> None:
                         + f" (run `latentlab data fetch {name}`)")
 
 
-def _fsync_dir(d: Path) -> None:
-    try:
-        fd = os.open(d, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _download(url: str, dest: Path, sha256: str, progress: bool) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.part")  # same dir: os.replace is atomic
-    try:
+    # a temporary file in the same dir, moved into place only once its checksum is right
+    with atomic_open(dest, ".part") as f, urllib.request.urlopen(url, timeout=60) as r:
         h, done = hashlib.sha256(), 0
-        with open(tmp, "xb") as f, urllib.request.urlopen(url, timeout=60) as r:
-            total = int(r.headers.get("Content-Length") or 0)
-            while chunk := r.read(1 << 20):
-                f.write(chunk)
-                h.update(chunk)
-                done += len(chunk)
-                if progress:
-                    print(f"\r{dest.name}: {done / 1e6:.1f}/{total / 1e6:.1f} MB", end="", file=sys.stderr, flush=True)
-            f.flush()
-            os.fsync(f.fileno())
+        total = int(r.headers.get("Content-Length") or 0)
+        while chunk := r.read(1 << 20):
+            f.write(chunk)
+            h.update(chunk)
+            done += len(chunk)
+            if progress:
+                print(f"\r{dest.name}: {done / 1e6:.1f}/{total / 1e6:.1f} MB", end="", file=sys.stderr, flush=True)
         if progress:
             print(file=sys.stderr)
         if h.hexdigest() != sha256:
             raise DataError(f"{dest}: checksum mismatch downloading {url}: expected sha256 {sha256}, got {h.hexdigest()}")
-        os.replace(tmp, dest)
-        _fsync_dir(dest.parent)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _mirror_base(mirror: str) -> str:

@@ -9,9 +9,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import os
 import re
-import secrets
 import tarfile
 import warnings
 import zlib
@@ -21,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from latentlab.errors import DataError
+from latentlab.fileio import atomic_open
 from latentlab.data.registry import resolve_cache_dir
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm"}
@@ -200,17 +199,9 @@ def _parse_labels(data: bytes, where: str) -> dict[str, int]:
 
 
 def _save_npy(path: Path, arr: np.ndarray) -> None:
-    """Atomic: write to a temp file in the same directory, fsync, os.replace."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "xb") as f:  # (not mkstemp: keep the umask's permissions)
-            np.save(f, arr)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Atomic (temp file in the same directory, fsync, os.replace)."""
+    with atomic_open(path) as f:
+        np.save(f, arr)
 
 
 def read_mnist_m(archive: Path, split: str) -> Arrays:

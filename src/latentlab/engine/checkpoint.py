@@ -17,6 +17,7 @@ import torch
 from safetensors.torch import save_file
 
 from ..errors import LatentlabError
+from ..fileio import atomic_open
 
 
 def rng_state() -> dict[str, Any]:
@@ -43,34 +44,10 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def atomic_write(path: Path, write) -> None:
-    """``write(f)`` into ``path.tmp``, fsync, then ``os.replace``: a crash never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    _fsync_dir(path.parent)
+    """``write(f)`` into a temporary file, fsync, then ``os.replace``: a crash never leaves half a file."""
+    with atomic_open(path) as f:
+        write(f)
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
