@@ -43,12 +43,12 @@ def train_models(suite: str, dataset: str, models: list[str], budget: float) -> 
         extra = {}
         if "class_grid" in res.artifacts:
             shutil.copy(res.artifacts["class_grid"], pics / f"{name}_classes.png")
-            extra["class_grid"] = f"results/{suite}/{name}_classes.png"
+            extra["class_grid"] = f"benchmarks/results/{suite}/{name}_classes.png"
         rows.append({"method": name, "steps": res.steps, "seconds": res.seconds,
                      "g_steps_per_s": res.steps / res.seconds,
                      "real_images_per_s": res.steps * real_per_step / res.seconds,
                      "metrics": res.eval.metrics, "protocol": res.eval.protocol,
-                     "grid": f"results/{suite}/{name}.png", **extra})
+                     "grid": f"benchmarks/results/{suite}/{name}.png", **extra})
     save_json(suite, rows)
     return rows
 
