@@ -349,3 +349,18 @@ def test_gauss1d_and_reproducibility():
     assert torch.equal(a, b) and not torch.equal(a, d.sample(50, torch.Generator().manual_seed(4)))
     one = replace(d, weights=torch.eye(25)[7])  # all weight on mode 7
     assert torch.equal(_nearest(one.sample(100), d.modes)[1], torch.full((100,), 7))
+
+
+def test_train_val_split_is_seeded_disjoint_and_complete():
+    from latentlab.data import load_dataset
+    d = load_dataset("digits", "train")
+    tr, va = d.train_val(0.1, seed=3)
+    assert len(va) == round(0.1 * len(d)) and len(tr) + len(va) == len(d)
+    tr2, va2 = d.train_val(0.1, seed=3)
+    assert torch.equal(va.images, va2.images) and torch.equal(tr.labels, tr2.labels)
+    _, va3 = d.train_val(0.1, seed=4)
+    assert not torch.equal(va.images, va3.images)
+    from latentlab.data import split_train_val
+    ti, vi = split_train_val(len(d), 0.1, seed=3)
+    assert sorted(torch.cat([ti, vi]).tolist()) == list(range(len(d)))  # disjoint and complete
+    assert torch.equal(va.images, d.images[vi]) and torch.equal(tr.labels, d.labels[ti])

@@ -44,11 +44,24 @@ class ImageDataset:
     def num_classes(self) -> int:
         return len(self.classes)
 
+    def train_val(self, val_fraction: float, seed: int) -> tuple[ImageDataset, ImageDataset]:
+        """This split cut into (train, validation) parts by ``split_train_val`` (model selection never
+        looks at test)."""
+        tr, va = split_train_val(len(self), val_fraction, seed)
+        return self.subset(tr), self.subset(va)
+
     def subset(self, indices) -> ImageDataset:
         """A copy holding only `indices` (int sequence/tensor, or a bool mask)."""
         idx = torch.as_tensor(indices if not isinstance(indices, range) else list(indices))
         idx = idx if idx.dtype == torch.bool else idx.long()
         return ImageDataset(self.name, self.split, self.images[idx], self.labels[idx], list(self.classes))
+
+
+def split_train_val(n: int, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A fixed seeded split of ``range(n)`` into train and validation indices."""
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(10_000 + seed))
+    n_val = int(round(n * val_fraction))
+    return perm[n_val:], perm[:n_val]
 
 
 def _tensor(a: np.ndarray) -> torch.Tensor:

@@ -134,7 +134,7 @@ def _load(name: str, split: str, data_dir):
 
 
 def _splits(method, dataset: str | None, max_train: int | None, max_val: int | None = None):
-    from ..methods.supervised import split_train_val
+    from ..data import split_train_val
     cfg = method.cfg
     name = dataset or cfg.dataset
     full = _load(name, "train", cfg.data_dir)

@@ -27,7 +27,6 @@ from ..engine.batches import ShuffledBatches
 from ..eval import gan_metrics as gm
 from ..viz.grid import make_grid, save_image
 from .base import EvalResult, Method, unwrap
-from .supervised import split_train_val
 
 VAL_SPLIT_SEED = 0  # the same held-out part as the feature network's (supervised, seed 0)
 
@@ -64,8 +63,7 @@ class ImageGAN(Method):
     def __init__(self, cfg: ImageGANConfig):
         super().__init__(cfg)
         full = load_dataset(cfg.dataset, "train", cfg.data_dir)
-        tr, va = split_train_val(len(full), cfg.val_fraction, VAL_SPLIT_SEED)
-        self.train_set, self.val_set = full.subset(tr), full.subset(va)
+        self.train_set, self.val_set = full.train_val(cfg.val_fraction, VAL_SPLIT_SEED)
         if cfg.max_train:
             self.train_set = self.train_set.subset(range(min(cfg.max_train, len(self.train_set))))
         self.C, self.H, _ = full.shape

@@ -27,7 +27,6 @@ from ..data import augment as aug
 from ..data import load_dataset
 from ..engine.batches import ShuffledBatches
 from .base import EvalResult, Method, unwrap
-from .supervised import split_train_val
 
 
 @dataclass
@@ -58,8 +57,7 @@ class SSLMethod(Method):
     def __init__(self, cfg: SSLConfig):
         super().__init__(cfg)
         full = load_dataset(cfg.dataset, "train", cfg.data_dir)
-        tr, va = split_train_val(len(full), cfg.val_fraction, cfg.seed)
-        self.train_set, self.val_set = full.subset(tr), full.subset(va)
+        self.train_set, self.val_set = full.train_val(cfg.val_fraction, cfg.seed)
         self.test_set = load_dataset(cfg.dataset, "test", cfg.data_dir)
         self.img_shape = full.shape                                           # (C, H, W)
         self.backbone = self.make_backbone()

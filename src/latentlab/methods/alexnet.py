@@ -27,7 +27,6 @@ from ..engine.batches import ShuffledBatches
 from ..errors import ConfigError
 from ..nets.alexnet import load_torchvision_alexnet
 from .base import EvalResult, Method, register_method
-from .supervised import split_train_val
 
 
 @dataclass
@@ -108,8 +107,7 @@ class AlexNetMethod(Method):
         if cfg.test_subset is not None and cfg.test_subset < len(self.test_set):
             keep = torch.randperm(len(self.test_set), generator=torch.Generator().manual_seed(0))[:cfg.test_subset]
             self.test_set = self.test_set.subset(keep.sort().values)
-        tr, va = split_train_val(len(full), cfg.val_fraction, cfg.seed)
-        self.train_set, self.val_set = full.subset(tr), full.subset(va)
+        self.train_set, self.val_set = full.train_val(cfg.val_fraction, cfg.seed)
         c, h, _ = full.shape
         side = cfg.resize or h
         if cfg.crop_size > side:

@@ -41,13 +41,6 @@ class SupervisedConfig(TrainConfig):
         require(self.net in nets.list_nets("backbone"), "net", self.net, f"not one of {nets.list_nets('backbone')}")
 
 
-def split_train_val(n: int, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """A fixed seeded split of ``range(n)`` into train and validation indices."""
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(10_000 + seed))
-    n_val = int(round(n * val_fraction))
-    return perm[n_val:], perm[:n_val]
-
-
 @torch.no_grad()
 def accuracy(model, images: torch.Tensor, labels: torch.Tensor, prepare, batch_size: int = 1000) -> float:
     was = model.training
@@ -72,8 +65,7 @@ class Supervised(Method):
         super().__init__(cfg)
         full = load_dataset(cfg.dataset, "train", cfg.data_dir)
         self.test_set = load_dataset(cfg.dataset, "test", cfg.data_dir)
-        tr, va = split_train_val(len(full), cfg.val_fraction, cfg.seed)
-        self.train_set, self.val_set = full.subset(tr), full.subset(va)
+        self.train_set, self.val_set = full.train_val(cfg.val_fraction, cfg.seed)
         c, h, w = full.shape
         self.model = nets.create(cfg.net, in_chans=c, img_size=h, num_classes=full.num_classes,
                                  width=cfg.width, num_features=cfg.num_features, dropout=cfg.dropout)
