@@ -97,7 +97,7 @@ def run(quick: bool = False) -> str:
              "accumulation on the classifier's 128-d features, so it is **not comparable to Inception FIDs**. "
              "Class coverage/KL: the classifier's predicted-class histogram of the samples against uniform; "
              "class consistency (conditional models): the classifier's accuracy on samples of the requested class. "
-             "Networks: DCGAN (nets/dcgan.py) with ngf = ndf = 32 (ngf = 64 ran at 1.7 vs 6.1 steps/s on this "
+             "Networks: DCGAN (nets/dcgan.py) with ngf = ndf = 32 (chosen for speed on this "
              "machine); optimisers and n_critic are each paper's defaults (dcgan/cgan/acgan: Adam 2e-4, (0.5, 0.999), "
              "batch 128; wgan: RMSProp 5e-5, c = 0.01, m = 64, n_critic = 5; wgan_gp: Adam 1e-4, (0, 0.9), lambda = 10, "
              "m = 64, n_critic = 5). 'real img/s' counts the real images the discriminator/critic consumes "
