@@ -20,7 +20,7 @@ from ..data import get_distribution
 from ..engine.batches import SampledBatches
 from ..losses import discriminator_loss_minimax, generator_loss_minimax, generator_loss_nonsaturating
 from ..viz.grid import figure_to_tensor
-from .base import EvalResult, Method, register_method
+from .base import EvalResult, Method, register_method, unwrap
 
 
 @dataclass
@@ -107,7 +107,7 @@ class GAN1D(Method):
 
     @property
     def wb(self) -> tuple[float, float]:
-        d = self.D.module if hasattr(self.D, "module") else self.D
+        d = unwrap(self.D)
         return float(d.weight.detach().cpu()), float(d.bias.detach().cpu())
 
     def sample(self, n, **kw):
