@@ -17,8 +17,9 @@ from latentlab.eval.representation import knn_predict, linear_probe
 def test_augmentations_shape_range_and_seed(channels, size):
     x = torch.rand(6, channels, size, size)
     pipes = [A.simclr((size, size), channels), A.digits((size, size), channels),
-             *A.byol_pair("digits", (size, size), channels), *A.multicrop("simclr", (size, size), channels, 3)]
-    assert len(pipes) == 2 + 2 + 5
+             *A.byol_pair("digits", (size, size), channels), *A.multicrop("simclr", (size, size), channels, 3),
+             A.build("digits_strong", (size, size), channels)]
+    assert len(pipes) == 2 + 2 + 5 + 1
     for p in pipes:
         y = A.apply(p, x)
         assert y.shape == x.shape and y.dtype == x.dtype and y.min() >= 0 and y.max() <= 1
@@ -97,6 +98,28 @@ def test_cli_tiny_ssl_run_and_both_protocols(tmp_path, capsys):
         assert proto in key and 0.5 < res[key] <= 1.0, res
         assert res["protocol"]["protocol"] == proto and "val_split" in res["protocol"]
     assert list(out.glob("features_digits_test_4.pt"))                    # cached per step
+    assert main(["eval", str(out), "--protocol", "linear", "--layer", "maps", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["protocol"]["layer"].startswith("forward_maps") and res["protocol"]["feature_dim"] == 64 * 2 * 2
+    assert 0.5 < res["linear_test_accuracy"] <= 1.0 and (out / "eval_linear_maps.json").is_file()
+    assert list(out.glob("maps_digits_test_4.pt"))
+    assert main(["eval", str(out), "--protocol", "retrieval", "--layer", "maps"]) == 2   # no such option
+    assert "has no option 'layer'" in capsys.readouterr().err
+
+
+def test_pooled_maps_caps_the_dimension_and_resnet_has_maps():
+    from latentlab import nets
+    from latentlab.eval.representation import pooled_maps
+    assert pooled_maps(torch.randn(2, 64, 7, 7)).shape == (2, 64 * 7 * 7)      # 3136 <= 4096: kept
+    assert pooled_maps(torch.randn(2, 512, 4, 4)).shape == (2, 512 * 2 * 2)    # pooled to 2x2
+    assert pooled_maps(torch.randn(2, 8192, 2, 2)).shape == (2, 8192)          # at least 1x1
+    m = torch.randn(1, 4, 4, 4)
+    assert torch.allclose(pooled_maps(m, 16), torch.nn.functional.avg_pool2d(m, 2).flatten(1))  # 4 x 2 x 2
+    assert torch.allclose(pooled_maps(m, 4), m.mean((2, 3)))                  # 4 x 1 x 1
+    r = nets.create("resnet18", in_chans=1, width=8, img_size=16, num_classes=0)
+    x = torch.randn(2, 1, 16, 16)
+    assert r.forward_maps(x).shape == (2, 64, 2, 2)
+    assert torch.allclose(r.forward_features(x), r.forward_maps(x).mean((2, 3)), atol=1e-6)
 
 
 def test_generic_protocols_evaluate_a_supervised_run(tmp_path, capsys):
@@ -106,3 +129,20 @@ def test_generic_protocols_evaluate_a_supervised_run(tmp_path, capsys):
     capsys.readouterr()
     assert main(["eval", str(out), "--protocol", "knn", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["knn_test_accuracy"] > 0.8
+
+
+def test_digits_strong_scrambles_colour_but_keeps_the_shape():
+    """An image with a bright square on a red background: under digits_strong, the background colour
+    varies across views (hue, channel shuffle, inversion, grayscale) while the square stays a square."""
+    x = torch.zeros(64, 3, 16, 16)
+    x[:, 0] = 0.8                                                         # red background
+    x[:, :, 5:11, 5:11] = 0.9                                             # bright square: the "digit"
+    torch.manual_seed(0)
+    p = A.build("digits_strong", (16, 16), 3)
+    p[0].p = 0.0                                                          # no crop: compare positions
+    y = A.apply(p, x)
+    corner = y[:, :, 0, 0]                                                # background colour per view
+    assert corner.std(0).max() > 0.15                                     # colour is no longer a constant
+    assert (corner.argmax(1) != 0).float().mean() > 0.2                   # not always red-dominant
+    diff = (y[:, :, 8, 8] - y[:, :, 1, 1]).abs().amax(1)
+    assert (diff > 0.1).float().mean() > 0.9                              # the square still stands out

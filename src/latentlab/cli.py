@@ -2,7 +2,7 @@
 
     latentlab methods [--verbose]
     latentlab train METHOD [--config F.yaml] [--out DIR] [--resume DIR] [--dry-run] [key=value ...]
-    latentlab eval RUN_DIR [--protocol P] [--json]
+    latentlab eval RUN_DIR [--protocol P] [--layer features|maps] [--json]
     latentlab sample RUN_DIR --n N --out FILE.png [--class C] [--seed S]
     latentlab data list | fetch NAME | verify NAME
 
@@ -73,8 +73,9 @@ def cmd_eval(args) -> int:
     from .engine import load_run, write_eval
     from .eval import run_protocol
     method = load_run(args.run_dir)
-    res = run_protocol(method, args.protocol)
-    name = f"eval_{args.protocol}.json" if args.protocol else "eval.json"
+    kw = {"layer": args.layer} if args.layer else {}
+    res = run_protocol(method, args.protocol, **kw)
+    name = (f"eval_{args.protocol}" + (f"_{args.layer}" if args.layer else "") + ".json") if args.protocol else "eval.json"
     write_eval(args.run_dir, res, method.step, name)
     if args.json:
         print(json.dumps({**res.metrics, "protocol": res.protocol}, default=str))
@@ -117,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("eval", help="evaluate a run's last checkpoint")
     s.add_argument("run_dir")
     s.add_argument("--protocol", help="evaluation protocol where a method offers several")
+    s.add_argument("--layer", choices=("features", "maps"),
+                   help="representation protocols: probe forward_features (default) or the last conv maps")
     s.add_argument("--json", action="store_true", help="print one JSON object of metric -> value")
     s.set_defaults(func=cmd_eval)
 

@@ -9,6 +9,9 @@ exact); ``seeded(pipe, x, seed)`` runs a pipeline reproducibly under a seed with
 - ``digits``: for digit images a flip changes the class (2 vs 5) and tiny crops lose the digit, so: crop
   scale 0.3-1, no flip, brightness/contrast jitter p = 0.8 (+ saturation/hue and grayscale p = 0.2 on
   colour images like MNIST-M), blur p = 0.5.
+- ``digits_strong``: ``digits`` with the colour of the background made useless as a cue to match two
+  views: any hue (jitter 0.5), saturation 1.0, channels shuffled p = 0.5, grayscale p = 0.5, and
+  inversion p = 0.5 (an MNIST-M digit is the inverted background, so both polarities are digits).
 - ``byol_pair``: Grill et al. 2020, Table 6: the two views differ in blur (p = 1.0 / 0.1) and solarisation
   (p = 0 / 0.2).
 - ``multicrop``: Caron et al. 2021 (DINO): 2 global crops (scale 0.4-1, BYOL's asymmetric blur and
@@ -20,7 +23,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-PIPELINES = ("simclr", "digits", "none")
+PIPELINES = ("simclr", "digits", "digits_strong", "none")
 
 
 def _k():
@@ -41,11 +44,17 @@ def _pipe(size: tuple[int, int], channels: int, kind: str, scale: tuple[float, f
     if kind == "simclr":
         ops = [K.RandomResizedCrop(size, scale=scale or (0.08, 1.0)), K.RandomHorizontalFlip(),
                K.ColorJitter(0.8, 0.8, 0.8 if colour else 0.0, 0.2 if colour else 0.0, p=0.8)]
-    else:  # digits
+    elif kind == "digits":
         ops = [K.RandomResizedCrop(size, scale=scale or (0.3, 1.0)),
                K.ColorJitter(0.4, 0.4, 0.4 if colour else 0.0, 0.1 if colour else 0.0, p=0.8)]
+    else:  # digits_strong
+        ops = [K.RandomResizedCrop(size, scale=scale or (0.3, 1.0)),
+               K.ColorJitter(0.4, 0.4, 1.0 if colour else 0.0, 0.5 if colour else 0.0, p=0.8)]
+        if colour:
+            ops.append(K.RandomChannelShuffle(p=0.5))
+        ops.append(K.RandomInvert(p=0.5))
     if colour:
-        ops.append(K.RandomGrayscale(p=0.2))
+        ops.append(K.RandomGrayscale(p=0.5 if kind == "digits_strong" else 0.2))
     if blur_p > 0:
         ops.append(K.RandomGaussianBlur((kernel, kernel), (0.1, 2.0), p=blur_p))
     if solarize_p > 0:

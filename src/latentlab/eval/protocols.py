@@ -20,10 +20,20 @@ def register_protocol(name: str):
     return deco
 
 
-def run_protocol(method, protocol: str | None):
-    """``protocol`` None -> the method's own evaluation; a registered name -> that protocol."""
-    if protocol is None:
+def run_protocol(method, protocol: str | None, **kw):
+    """``protocol`` None -> the method's own evaluation; a registered name -> that protocol (``kw``: its
+    options, e.g. ``layer`` of the representation protocols)."""
+    if protocol is None and not kw:
         return method.evaluate()
     if protocol in PROTOCOLS:
-        return PROTOCOLS[protocol](method)
+        import inspect
+        known = inspect.signature(PROTOCOLS[protocol]).parameters
+        for k in kw:
+            if k not in known or k == "method":
+                from ..errors import ConfigError
+                raise ConfigError(f"protocol '{protocol}' has no option '{k}'")
+        return PROTOCOLS[protocol](method, **kw)
+    if kw:
+        from ..errors import ConfigError
+        raise ConfigError(f"options {sorted(kw)} need a representation protocol (--protocol linear|knn|retrieval)")
     return method.evaluate(protocol=protocol)

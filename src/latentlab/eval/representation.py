@@ -1,7 +1,10 @@
 """Generic representation protocols: weighted k-NN (DINO) and the linear probe, for any run with an encoder.
 
-Features come from ``method.encoder().forward_features`` in eval mode on non-augmented uint8 images,
-and are cached per run directory and checkpoint step (``features_<dataset>_<part>_<step>.pt``).
+Features come from ``method.encoder().forward_features`` (``layer="features"``, the representation the
+DINO table probes) or from its last convolutional maps (``layer="maps"``: ``forward_maps`` average-pooled
+to at most ``MAPS_DIM`` values, the conv-layer probe of the pretext-task papers, e.g. Gidaris et al. 2018,
+Goyal et al. 2019), in eval mode on non-augmented uint8 images, cached per run directory, layer and
+checkpoint step (``features_<dataset>_<part>_<step>.pt``, ``maps_...`` for the maps).
 Splits: ``train`` = train minus a seeded validation split (``split_train_val``), ``val`` = that split,
 ``test`` = the test split.
 
@@ -26,12 +29,26 @@ from .protocols import register_protocol
 KNN_K, KNN_T = 20, 0.07
 PROBE_WEIGHT_DECAYS = (1e-5, 1e-4, 1e-3, 1e-2)
 PROBE_ITERS = 100
+LAYERS = ("features", "maps")
+MAPS_DIM = 4096
+
+
+def pooled_maps(maps: torch.Tensor, max_dim: int = MAPS_DIM) -> torch.Tensor:
+    """(B, C, h, w) conv maps -> (B, C * p * p), average-pooled to the largest p <= h with C p^2 <= max_dim."""
+    c, h = maps.shape[1], maps.shape[2]
+    p = max(1, min(h, int((max_dim / c) ** 0.5)))
+    return F.adaptive_avg_pool2d(maps, p).flatten(1)
 
 
 @torch.no_grad()
-def extract(encoder, images: torch.Tensor, prepare, batch_size: int = 1000) -> torch.Tensor:
+def extract(encoder, images: torch.Tensor, prepare, batch_size: int = 1000, layer: str = "features") -> torch.Tensor:
     """uint8 (N, C, H, W) -> (N, F) float features on the CPU, encoder in eval mode (restored after)."""
     enc = unwrap(encoder)
+    if layer not in LAYERS:
+        raise LatentlabError(f"unknown layer '{layer}' (known: {', '.join(LAYERS)})")
+    if layer == "maps" and not hasattr(enc, "forward_maps"):
+        raise LatentlabError(f"encoder {type(enc).__name__} has no forward_maps: only layer=features")
+    fwd = (lambda x: pooled_maps(enc.forward_maps(x))) if layer == "maps" else enc.forward_features
     was = enc.training
     enc.eval()
     c_in, size = getattr(enc, "in_chans", None), getattr(enc, "img_size", None)
@@ -42,7 +59,7 @@ def extract(encoder, images: torch.Tensor, prepare, batch_size: int = 1000) -> t
             x = x.mean(1, keepdim=True) if c_in == 1 else x.expand(-1, c_in, -1, -1)
         if size is not None and x.shape[-1] != size:     # ... and its input size
             x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
-        out.append(enc.forward_features(x).float().cpu())
+        out.append(fwd(x).float().cpu())
     enc.train(was)
     return torch.cat(out) if out else torch.empty(0)
 
@@ -148,7 +165,7 @@ def _splits(method, dataset: str | None, max_train: int | None, max_val: int | N
 
 
 def run_features(method, dataset: str | None = None, max_train: int | None = None, cache: bool = True,
-                 max_val: int | None = None):
+                 max_val: int | None = None, layer: str = "features"):
     """{"train"|"val"|"test": (features (N, F), labels (N,))} for the run's encoder, cached in its run dir."""
     enc = method.encoder()
     if enc is None:
@@ -158,13 +175,13 @@ def run_features(method, dataset: str | None = None, max_train: int | None = Non
     for part, ds in sets.items():
         limit = {"train": max_train, "val": max_val}.get(part)
         tag = f"{part}{limit}" if limit is not None else part
-        path = Path(method.run_dir) / f"features_{Path(name).name}_{tag}_{method.step}.pt" \
+        path = Path(method.run_dir) / f"{layer}_{Path(name).name}_{tag}_{method.step}.pt" \
             if (cache and method.run_dir is not None) else None
         if path is not None and path.is_file():
             d = torch.load(path, weights_only=True)
             out[part] = (d["features"], d["labels"])
             continue
-        f = extract(enc, ds.images, method.prepare_eval)
+        f = extract(enc, ds.images, method.prepare_eval, layer=layer)
         out[part] = (f, ds.labels.clone())
         if path is not None:
             from ..engine.checkpoint import atomic_write
@@ -173,9 +190,10 @@ def run_features(method, dataset: str | None = None, max_train: int | None = Non
     return name, sets["train"].num_classes, out
 
 
-def _protocol(method, name, feats, **kw) -> dict:
+def _protocol(method, name, feats, layer="features", **kw) -> dict:
     cfg = method.cfg
-    return {"dataset": name, "encoder": type(unwrap(method.encoder())).__name__, "layer": "forward_features",
+    layer = "forward_features" if layer == "features" else f"forward_maps, average-pooled to <= {MAPS_DIM} values"
+    return {"dataset": name, "encoder": type(unwrap(method.encoder())).__name__, "layer": layer,
             "feature_dim": int(feats["train"][0].shape[1]), "step": method.step, "seed": cfg.seed,
             "train_split": f"train minus validation ({len(feats['train'][1])} images)",
             "val_split": f"{getattr(cfg, 'val_fraction', 0.1) or 0.1:g} of train, seed {cfg.seed} "
@@ -185,28 +203,28 @@ def _protocol(method, name, feats, **kw) -> dict:
 
 @register_protocol("knn")
 def knn(method, dataset: str | None = None, k: int = KNN_K, temperature: float = KNN_T,
-        max_train: int | None = None, max_val: int | None = None) -> EvalResult:
+        max_train: int | None = None, max_val: int | None = None, layer: str = "features") -> EvalResult:
     """Weighted k-NN accuracy on test (and val) with the train features as the bank."""
-    name, nc, f = run_features(method, dataset, max_train, max_val=max_val)
+    name, nc, f = run_features(method, dataset, max_train, max_val=max_val, layer=layer)
     acc = {}
     for part in ("val", "test"):
         if len(f[part][1]):
             pred = knn_predict(*f["train"], f[part][0], nc, k, temperature)
             acc[part] = (pred == f[part][1]).float().mean().item()
     return EvalResult({"knn_test_accuracy": acc["test"], **({"knn_val_accuracy": acc["val"]} if "val" in acc else {})},
-                      _protocol(method, name, f, protocol="knn", k=k, temperature=temperature,
+                      _protocol(method, name, f, layer, protocol="knn", k=k, temperature=temperature,
                                 similarity="cosine on L2-normalised features, votes exp(sim/T)"))
 
 
 @register_protocol("linear")
 def linear(method, dataset: str | None = None, max_train: int | None = None, max_val: int | None = None,
-           weight_decays=PROBE_WEIGHT_DECAYS, iters: int = PROBE_ITERS) -> EvalResult:
+           weight_decays=PROBE_WEIGHT_DECAYS, iters: int = PROBE_ITERS, layer: str = "features") -> EvalResult:
     """Linear probe accuracy on test (last iterate), weight decay chosen on val."""
-    name, nc, f = run_features(method, dataset, max_train, max_val=max_val)
+    name, nc, f = run_features(method, dataset, max_train, max_val=max_val, layer=layer)
     r = linear_probe(f["train"], f["val"], f["test"], nc, weight_decays, iters)
     return EvalResult({"linear_test_accuracy": r["test"], "linear_val_accuracy": r["val"],
                        "linear_train_accuracy": r["train"]},
-                      _protocol(method, name, f, protocol="linear", classifier="logistic regression, "
+                      _protocol(method, name, f, layer, protocol="linear", classifier="logistic regression, "
                                 f"standardised features, full-batch L-BFGS {iters} iterations",
                                 weight_decay_grid=list(weight_decays), weight_decay=r["weight_decay"],
                                 val_scores=r["val_scores"], selection="weight decay on val; last iterate on test"))

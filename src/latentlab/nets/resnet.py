@@ -57,10 +57,12 @@ class ResNet(nn.Module):
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_maps(self, x: torch.Tensor) -> torch.Tensor:
         x = self.relu(self.bn1(self.conv1(x)))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return self.avgpool(x).flatten(1)                                # (B, 8w)
+        return self.layer4(self.layer3(self.layer2(self.layer1(x))))     # (B, 8w, H/8, W/8)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.avgpool(self.forward_maps(x)).flatten(1)             # (B, 8w)
 
     def forward_head(self, f: torch.Tensor) -> torch.Tensor:
         return self.fc(f)
