@@ -62,6 +62,9 @@ def main(argv=None) -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     if a.quick:
         os.environ["LATENTLAB_BENCH_QUICK"] = "1"
+        from . import common
+        common.OUT = common.OUT.parent / "out-quick"   # tiny runs never replace the real suites' runs
+        common.RESULTS = common.OUT / "results"         # ... nor their figures
     for n in names:
         t0 = time.time()
         print(f"== benchmark {n}", flush=True)

@@ -21,6 +21,10 @@ METHODS = ["simclr", "moco", "byol", "barlow_twins", "rotnet", "npid", "dino", "
 # DeepCluster reassigning every 25 steps on 5000 images.
 OVERRIDES = {"moco": dict(queue_size=4096, momentum=0.99), "byol": dict(base_momentum=0.99),
              "dino": dict(base_momentum=0.99, n_local=2), "deepcluster": dict(reassign_every=25, cluster_samples=5000)}
+# MNIST-M: the background (a natural-image patch, its colour inverted under the digit) identifies an image
+# far better than its digit, so views must not share its colour: every method uses digits_strong there.
+DATASET_OVERRIDES = {"mnist_m": dict(augment="digits_strong")}
+SEMI_SUPERVISED = {"s4l"}  # uses labels: shown, but not a candidate for the self-supervised goal
 PUBLISHED = ("Published anchors (DINO paper, Table 2, ImageNet, ResNet-50, linear / k-NN top-1): "
              "supervised 79.3 / 79.3, SimCLR 69.1 / 60.7, MoCo v2 71.1 / 61.9, BYOL 74.4 / 64.8, "
              "Barlow Twins 73.2 / 66.0, DINO 75.3 / 67.5 (hundreds of GPU-epochs; not comparable in scale).")
@@ -36,13 +40,16 @@ def _arch(m) -> str:
     return f"{type(unwrap(m.encoder())).__name__}-w{m.cfg.width}"
 
 
-def _evaluate(run_dir: Path, max_train: int, max_val: int, usps: bool) -> dict:
+def _evaluate(run_dir: Path, max_train: int, max_val: int, usps: bool, maps: bool = False) -> dict:
     from latentlab.engine import load_run
     from latentlab.eval.representation import knn, linear
     m = load_run(run_dir)
     out = {"linear": linear(m, max_train=max_train, max_val=max_val).metrics["linear_test_accuracy"],
            "knn": knn(m, max_train=max_train, max_val=max_val).metrics["knn_test_accuracy"],
            "params": _params(m.encoder()), "arch": _arch(m)}
+    if maps:
+        out["linear_maps"] = linear(m, max_train=max_train, max_val=max_val,
+                                    layer="maps").metrics["linear_test_accuracy"]
     if usps:
         out["knn_usps"] = knn(m, dataset="usps", max_train=max_train, max_val=max_val).metrics["knn_test_accuracy"]
     if m.name == "supervised":
@@ -59,7 +66,7 @@ def _one(method: str, dataset: str, seconds: float, max_train: int, max_val: int
     from latentlab.engine.run import load_run_config
     bs = load_run_config(run_dir)[1].batch_size
     row = {"steps": res.steps, "seconds": res.seconds, "im_s": res.steps * bs / res.seconds, "batch_size": bs}
-    row.update(_evaluate(run_dir, max_train, max_val, usps=dataset == "mnist"))
+    row.update(_evaluate(run_dir, max_train, max_val, usps=dataset == "mnist", maps=dataset == "mnist_m"))
     row["wall"] = time.perf_counter() - t0
     print(f"  {method:<15} {dataset:<8} {row['steps']:>5} steps {row['im_s']:7.0f} im/s  linear {row['linear']:.4f}"
           f"  knn {row['knn']:.4f}  ({row['wall']:.0f}s)", flush=True)
@@ -103,27 +110,35 @@ def run(quick: bool = False) -> str:
         results[ds] = {"supervised": _one("supervised", ds, seconds, max_train, max_val)}
         results[ds]["random init"] = _one("rotnet", ds, 0.01, max_train, max_val, tag="-random-init", lr=1e-12)
         for m in methods:
-            results[ds][m] = _one(m, ds, seconds, max_train, max_val, **OVERRIDES.get(m, {}))
+            results[ds][m] = _one(m, ds, seconds, max_train, max_val,
+                                  **{**OVERRIDES.get(m, {}), **DATASET_OVERRIDES.get(ds, {})})
     k_rows, k_png = _k_experiment(k_seconds, ks, max_train, max_val)
     save_json("ssl", {"results": results, "K": k_rows})
 
     sup = {ds: results[ds]["supervised"]["test_accuracy"] for ds in results}
     pct = lambda v: f"{100 * v:.1f}"
     header = ["method", "arch", "params", "im/s (MNIST)", "MNIST linear", "MNIST k-NN", "USPS k-NN (transfer)",
-              "MNIST-M im/s", "MNIST-M linear", "MNIST-M k-NN", "MNIST-M linear / supervised"]
+              "MNIST-M im/s", "MNIST-M linear", "MNIST-M k-NN", "MNIST-M linear / supervised",
+              "MNIST-M linear, conv maps"]
     rows = []
     for m in ["supervised", "random init", *methods]:
         a, b = results["mnist"][m], results["mnist_m"][m]
         name = f"{m} (its classifier: {pct(a['test_accuracy'])} / {pct(b['test_accuracy'])})" if m == "supervised" else m
         rows.append([name, a["arch"], a["params"], f"{a['im_s']:.0f}", pct(a["linear"]), pct(a["knn"]),
                      pct(a["knn_usps"]), f"{b['im_s']:.0f}", pct(b["linear"]), pct(b["knn"]),
-                     f"{100 * b['linear'] / sup['mnist_m']:.1f}%"])
-    best = max(methods, key=lambda m: results["mnist_m"][m]["linear"])
-    ratio = results["mnist_m"][best]["linear"] / sup["mnist_m"]
-    goal = (f"Goal (best self-supervised linear accuracy >= 95% of the supervised network's on MNIST-M): "
-            f"best is **{best}** at {pct(results['mnist_m'][best]['linear'])}% vs supervised "
-            f"{pct(sup['mnist_m'])}% = {100 * ratio:.1f}% -> **{'met' if ratio >= 0.95 else 'NOT met'}** "
-            f"under this budget.")
+                     f"{100 * b['linear'] / sup['mnist_m']:.1f}%", pct(b["linear_maps"])])
+    ssl_methods = [m for m in methods if m not in SEMI_SUPERVISED]
+    mm = results["mnist_m"]
+    best = max(ssl_methods, key=lambda m: mm[m]["linear"])
+    ratio = mm[best]["linear"] / sup["mnist_m"]
+    best_maps = max(ssl_methods, key=lambda m: mm[m]["linear_maps"])
+    ratio_maps = mm[best_maps]["linear_maps"] / mm["supervised"]["linear_maps"]
+    goal = (f"Goal (best self-supervised linear accuracy >= 95% of the supervised network's on MNIST-M; s4l, "
+            f"which trains on labels, is not a candidate): best is **{best}** at {pct(mm[best]['linear'])}% vs "
+            f"supervised {pct(sup['mnist_m'])}% = {100 * ratio:.1f}% -> **{'met' if ratio >= 0.95 else 'NOT met'}** "
+            f"under this budget. Probing the last conv maps of both instead: best **{best_maps}** "
+            f"{pct(mm[best_maps]['linear_maps'])}% vs supervised {pct(mm['supervised']['linear_maps'])}% = "
+            f"{100 * ratio_maps:.1f}% (random init: {pct(mm['random init']['linear_maps'])}%).")
     k_table = table(["K (queue size)", "steps", "linear", "k-NN"],
                     [[r["K"], r["steps"], pct(r["linear"]), pct(r["knn"])] for r in k_rows])
     body = (table(header, rows) + "\n\n" + goal + "\n\n### The K experiment (MoCo, MNIST)\n\n" + k_table
@@ -133,13 +148,15 @@ def run(quick: bool = False) -> str:
              f"frozen `forward_features` (eval mode, no augmentation) are evaluated. Linear: logistic regression "
              f"on standardised features, L-BFGS 100 iterations, weight decay picked on a validation split "
              f"held out from train ({max_val} images), last iterate reported on the full test set. k-NN: k = 20, "
-             f"T = 0.07, cosine. Probe/bank train features: the first {max_train} images of the train split "
+             f"T = 0.07, cosine. 'conv maps': the same linear probe on the last conv block's maps (`--layer maps`, 64x7x7 = 3136 values) instead of the 128-d `forward_features`. Probe/bank train features: the first {max_train} images of the train split "
              f"(minus validation), to keep the suite within budget. USPS k-NN: the MNIST-trained encoder on "
              f"USPS resized to 28x28 (USPS train as bank, USPS test). 'supervised' is `latentlab train "
              f"supervised` (same ConvNet, batch 256, same budget); its own classifier's test accuracy is in "
              f"brackets (MNIST / MNIST-M), its linear/k-NN columns probe its penultimate features. 'random init' "
              f"is the untrained ConvNet (1 step at lr 1e-12) - the floor every method must beat. im/s counts "
-             f"source images per second (views and tiles not counted). Short-budget overrides: {OVERRIDES} "
+             f"source images per second (views and tiles not counted). Short-budget overrides: {OVERRIDES}; on MNIST-M every self-supervised method "
+             f"uses `augment=digits_strong` (hue, channel order, polarity and grayscale randomised: with the milder "
+             f"`digits` views the methods matched images by their background colour and ended below random init) "
              f"(momentum schedules run over `steps` = 1e6, i.e. stay at their base). K experiment: MoCo on "
              f"MNIST, {k_seconds:g} s each, momentum 0.99. The machine is shared by other jobs, so im/s is "
              f"approximate. {PUBLISHED}")
