@@ -36,8 +36,10 @@ def _worker(rank: int, world: int, port: int, out: str):
         loss = nt_xent(h1, h2, temperature=0.3, gather=True)
         loss.backward()                                        # DDP averages the gradients
         torch.save({"loss": loss.detach(), "grads": [p.grad for p in model.parameters()]}, f"{out}.{rank}")
+        dist.barrier()                                         # both ranks done before teardown
     finally:
         dist.destroy_process_group()
+    os._exit(0)  # skip interpreter teardown: gloo's threads can abort it ("terminate called ...", SIGABRT)
 
 
 def _free_port() -> int:
