@@ -48,8 +48,8 @@ def _evaluate(run_dir: Path, max_train: int, max_val: int, usps: bool, maps: boo
            "knn": knn(m, max_train=max_train, max_val=max_val).metrics["knn_test_accuracy"],
            "params": _params(m.encoder()), "arch": _arch(m)}
     if maps:
-        out["linear_maps"] = linear(m, max_train=max_train, max_val=max_val,
-                                    layer="maps").metrics["linear_test_accuracy"]
+        r = linear(m, max_train=max_train, max_val=max_val, layer="maps")
+        out["linear_maps"], out["maps_dim"] = r.metrics["linear_test_accuracy"], r.protocol["feature_dim"]
     if usps:
         out["knn_usps"] = knn(m, dataset="usps", max_train=max_train, max_val=max_val).metrics["knn_test_accuracy"]
     if m.name == "supervised":
@@ -148,15 +148,17 @@ def run(quick: bool = False) -> str:
              f"frozen `forward_features` (eval mode, no augmentation) are evaluated. Linear: logistic regression "
              f"on standardised features, L-BFGS 100 iterations, weight decay picked on a validation split "
              f"held out from train ({max_val} images), last iterate reported on the full test set. k-NN: k = 20, "
-             f"T = 0.07, cosine. 'conv maps': the same linear probe on the last conv block's maps (`--layer maps`, 64x7x7 = 3136 values) instead of the 128-d `forward_features`. Probe/bank train features: the first {max_train} images of the train split "
+             f"T = 0.07, cosine. 'conv maps': the same linear probe on the last conv block's maps "
+             f"(`--layer maps`, {results['mnist_m']['supervised']['maps_dim']} values on MNIST-M) instead of the "
+             f"128-d `forward_features`. Probe/bank train features: the first {max_train} images of the train split "
              f"(minus validation), to keep the suite within budget. USPS k-NN: the MNIST-trained encoder on "
              f"USPS resized to 28x28 (USPS train as bank, USPS test). 'supervised' is `latentlab train "
              f"supervised` (same ConvNet, batch 256, same budget); its own classifier's test accuracy is in "
              f"brackets (MNIST / MNIST-M), its linear/k-NN columns probe its penultimate features. 'random init' "
              f"is the untrained ConvNet (1 step at lr 1e-12) - the floor every method must beat. im/s counts "
              f"source images per second (views and tiles not counted). Short-budget overrides: {OVERRIDES}; on MNIST-M every self-supervised method "
-             f"uses `augment=digits_strong` (hue, channel order, polarity and grayscale randomised: with the milder "
-             f"`digits` views the methods matched images by their background colour and ended below random init) "
+             f"uses `augment=digits_strong` (hue, channel order, polarity and grayscale randomised, so two views do "
+             f"not share the background's colour) "
              f"(momentum schedules run over `steps` = 1e6, i.e. stay at their base). K experiment: MoCo on "
              f"MNIST, {k_seconds:g} s each, momentum 0.99. The machine is shared by other jobs, so im/s is "
              f"approximate. {PUBLISHED}")

@@ -36,7 +36,8 @@ def run(quick: bool = False) -> str:
     notes = ("MNIST-M, ConvNet (width 32, 128-d features), Adam 1e-3, each method's default batch size, single "
              "process, 1 thread; the ssl suite's probes (linear on standardised features with weight decay chosen "
              f"on {max_val} validation images, last iterate on the full test set; k-NN k = 20, T = 0.07; "
-             f"{max_train} train images). 'conv maps' probes the last conv block's 3136 values. One seed per cell. "
+             f"{max_train} train images). 'conv maps' probes the last conv block's {raw[0]['supervised']['maps_dim']} "
+             "values. One seed per cell. "
              "Runs may share the 2 cores with another suite, so im/s is approximate.")
     return section("Self-supervised vs supervised on MNIST-M against the CPU budget",
                    "PYTHONPATH=src:. python -m benchmarks.run ssl_budget",

@@ -1,8 +1,7 @@
 """The small LeNet-style ConvNet used as classifier, encoder and frozen feature network.
 
 LeCun et al., "Gradient-based learning applied to document recognition", Proc. IEEE 1998.
-Two 5x5 conv + ReLU + 2x2 max-pool stages, then a fully-connected feature layer; ``norm="batch"`` puts
-BatchNorm (Ioffe & Szegedy 2015) before every ReLU, as the self-supervised methods' ResNets have.
+Two 5x5 conv + ReLU + 2x2 max-pool stages, then a fully-connected feature layer.
 API (timm-like): ``forward_features(x) -> (B, num_features)``, ``forward_head(f) -> (B, classes)``.
 """
 
@@ -16,10 +15,8 @@ from .registry import register
 
 class ConvNet(nn.Module):
     def __init__(self, in_chans: int = 1, img_size: int = 28, num_classes: int = 10,
-                 width: int = 32, num_features: int = 128, dropout: float = 0.0, norm: str = "none"):
+                 width: int = 32, num_features: int = 128, dropout: float = 0.0):
         super().__init__()
-        if norm not in ("none", "batch"):
-            raise ValueError(f"ConvNet norm must be 'none' or 'batch', got {norm!r}")
         self.in_chans, self.img_size, self.num_features = in_chans, img_size, num_features
         s = img_size // 4  # two 2x2 pools
         if s < 1:
@@ -28,19 +25,15 @@ class ConvNet(nn.Module):
         self.conv2 = nn.Conv2d(width, 2 * width, 5, padding=2)     # (B, 2w, H/2, W/2)
         self.pool = nn.MaxPool2d(2)
         self.fc = nn.Linear(2 * width * s * s, num_features)       # (B, F)
-        bn = norm == "batch"
-        self.bn1 = nn.BatchNorm2d(width) if bn else nn.Identity()
-        self.bn2 = nn.BatchNorm2d(2 * width) if bn else nn.Identity()
-        self.bn3 = nn.BatchNorm1d(num_features) if bn else nn.Identity()
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(num_features, num_classes) if num_classes > 0 else nn.Identity()
 
     def forward_maps(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.pool(torch.relu(self.bn1(self.conv1(x))))         # (B, w, H/2, W/2)
-        return self.pool(torch.relu(self.bn2(self.conv2(x))))      # (B, 2w, H/4, W/4)
+        x = self.pool(torch.relu(self.conv1(x)))                   # (B, w, H/2, W/2)
+        return self.pool(torch.relu(self.conv2(x)))                # (B, 2w, H/4, W/4)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.relu(self.bn3(self.fc(self.forward_maps(x).flatten(1))))  # (B, F)
+        return torch.relu(self.fc(self.forward_maps(x).flatten(1)))  # (B, F)
 
     def forward_head(self, f: torch.Tensor) -> torch.Tensor:
         return self.head(self.drop(f))                             # (B, classes)
@@ -52,9 +45,3 @@ class ConvNet(nn.Module):
 @register("convnet", example=lambda: (dict(in_chans=1, img_size=28), (torch.randn(2, 1, 28, 28),)))
 def convnet(**kw) -> ConvNet:
     return ConvNet(**kw)
-
-
-@register("convnet_bn", example=lambda: (dict(in_chans=3, img_size=28), (torch.randn(2, 3, 28, 28),)))
-def convnet_bn(**kw) -> ConvNet:
-    """The ConvNet with BatchNorm before every ReLU."""
-    return ConvNet(norm="batch", **kw)
