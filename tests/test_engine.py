@@ -180,3 +180,27 @@ def test_tensorboard_keeps_every_logged_step_across_resume(tmp_path):
     assert [e.step for e in acc.Scalars("eval/theta")] == [4, 7]  # each session's final evaluation
     kinds = [(r["step"], r.get("kind")) for r in read_metrics(tmp_path / "r") if "kind" in r]
     assert kinds == [(4, "eval"), (7, "eval")]
+
+
+@pytest.mark.parametrize("method,extra", [("simclr", []), ("moco", ["head_bn=false", "queue_size=64"])])
+def test_ssl_training_under_ddp_equals_one_process(tmp_path, method, extra):
+    """Whole SSL runs, not just the loss: 2 gloo processes with half the batch each train the same
+    weights as 1 process on the full batch (SimCLR gathers its negatives with gradients; MoCo enqueues
+    the keys of every process). Views are un-augmented so both runs see the same pixels."""
+    common = ["dataset=digits", "steps=4", "batch_size=32", "augment=none", "knn_every=0", "log_every=1",
+              "ckpt_every=0", "eval_at_end=false", "channels_last=false", "precision=64-true", *extra]
+    cli("train", method, *common, "--out", str(tmp_path / "one"))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                        "-m", "latentlab.cli", "train", method, *common, "devices=2", "strategy=ddp",
+                        "--out", str(tmp_path / "two")], cwd=str(REPO), env=env, capture_output=True, text=True,
+                       timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert len(load_checkpoint(tmp_path / "two" / "checkpoints" / "last.ckpt")["rng"]) == 2
+    if method == "simclr":  # its logged loss is the global-batch loss on every rank (MoCo's is rank 0's half)
+        one, two = ([r[1]["loss"] for r in _losses(tmp_path / d)] for d in ("one", "two"))
+        assert len(one) == 4 and one == pytest.approx(two, rel=1e-5)
+    a, b = weights(tmp_path / "one"), weights(tmp_path / "two")
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5)

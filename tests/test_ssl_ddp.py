@@ -64,3 +64,75 @@ def test_gathered_nt_xent_matches_single_process(tmp_path):
     # without gathering, each process sees only its own negatives: a different (smaller) loss
     half = nt_xent(model(x1[:4]), model(x2[:4]), temperature=0.3)
     assert not torch.allclose(half, loss)
+
+
+def _bn_data():
+    g = torch.Generator().manual_seed(2)
+    return torch.randn(8, 3, 2, 2, generator=g, dtype=torch.float64), torch.randn(8, 3, 2, 2, generator=g,
+                                                                                  dtype=torch.float64)
+
+
+def _bn_worker(rank: int, world: int, port: int, out: str):
+    from latentlab.nets.global_bn import GlobalBatchNorm
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    try:
+        x, w = _bn_data()
+        per = len(x) // world
+        xs = x[rank * per:(rank + 1) * per].clone().requires_grad_(True)
+        bn = GlobalBatchNorm(3, momentum=0.3).double()
+        with torch.no_grad():
+            bn.weight.uniform_(0.5, 1.5, generator=torch.Generator().manual_seed(3))
+        y = bn(xs)
+        (y * w[rank * per:(rank + 1) * per]).sum().backward()   # this process's part of the total loss
+        torch.save({"y": y.detach(), "dx": xs.grad, "dw": bn.weight.grad, "db": bn.bias.grad,
+                    "mean": bn.running_mean, "var": bn.running_var}, f"{out}.{rank}")
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()
+    os._exit(0)
+
+
+def test_global_batchnorm_across_processes_equals_batchnorm_on_the_whole_batch(tmp_path):
+    """SimCLR's global BN: statistics, outputs, input and parameter gradients and running statistics of
+    2 processes with half the batch each equal nn.BatchNorm2d on the concatenated batch."""
+    x, w = _bn_data()
+    x = x.clone().requires_grad_(True)
+    bn = torch.nn.BatchNorm2d(3, momentum=0.3).double()
+    with torch.no_grad():
+        bn.weight.uniform_(0.5, 1.5, generator=torch.Generator().manual_seed(3))
+    y = bn(x)
+    (y * w).sum().backward()
+    out = str(tmp_path / "bn")
+    mp.start_processes(_bn_worker, args=(2, _free_port(), out), nprocs=2, join=True, start_method="spawn")
+    r = [torch.load(f"{out}.{k}", weights_only=True) for k in range(2)]
+    close = dict(atol=1e-10, rtol=1e-10)
+    torch.testing.assert_close(torch.cat([r[0]["y"], r[1]["y"]]), y.detach(), **close)
+    torch.testing.assert_close(torch.cat([r[0]["dx"], r[1]["dx"]]), x.grad, **close)
+    torch.testing.assert_close(r[0]["dw"] + r[1]["dw"], bn.weight.grad, **close)   # DDP would sum/average these
+    torch.testing.assert_close(r[0]["db"] + r[1]["db"], bn.bias.grad, **close)
+    for k in range(2):
+        torch.testing.assert_close(r[k]["mean"], bn.running_mean, **close)
+        torch.testing.assert_close(r[k]["var"], bn.running_var, **close)
+    # per-process BN (what DDP does without it) normalises each half by its own statistics
+    half = torch.nn.BatchNorm2d(3).double()(x[:4].detach())
+    whole = (y.detach()[:4] - bn.bias.detach().view(1, 3, 1, 1)) / bn.weight.detach().view(1, 3, 1, 1)
+    assert not torch.allclose(half, whole, atol=1e-3)
+
+
+def test_global_batchnorm_is_batchnorm_in_one_process():
+    from latentlab.nets.global_bn import convert_global_bn, GlobalBatchNorm
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.BatchNorm1d(6), torch.nn.ReLU(),
+                              torch.nn.Sequential(torch.nn.Linear(6, 3), torch.nn.BatchNorm1d(3, affine=False)))
+    import copy
+    ref = copy.deepcopy(net)
+    conv = convert_global_bn(net)
+    assert sum(isinstance(m, GlobalBatchNorm) for m in conv.modules()) == 2
+    assert not any(type(m) is torch.nn.BatchNorm1d for m in conv.modules())
+    assert conv.state_dict().keys() == ref.state_dict().keys()       # checkpoints load either way
+    x = torch.randn(16, 4)
+    torch.testing.assert_close(conv(x), ref(x), atol=0, rtol=0)
+    conv.eval(), ref.eval()
+    torch.testing.assert_close(conv(x), ref(x), atol=0, rtol=0)

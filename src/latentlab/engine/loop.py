@@ -133,9 +133,11 @@ def train(method_name: str, cfg, out: str | Path | None = None, resume: str | Pa
             check_new_run_dir(run_dir)
         state = None
 
-    seed_all(cfg.seed + rank)
+    seed_all(cfg.seed)                     # the same seed on every rank: identical networks, teachers, banks
     method = cls(cfg)                      # builds networks and loads data: errors before any file is written
     method.setup(fabric)
+    if rank:
+        seed_all(cfg.seed + rank)          # then each process draws its own augmentations and noise
     method.run_dir = run_dir
     stream = method.batches(rank, world)
     start = 0

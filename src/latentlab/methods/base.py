@@ -24,6 +24,7 @@ from torch import nn
 
 from ..config import TrainConfig
 from ..errors import ConfigError, NonFiniteLossError
+from ..nets.global_bn import convert_global_bn
 
 
 @dataclass
@@ -105,6 +106,8 @@ class Method:
         """Move networks to the device, wrap trainable ones (DDP), build optimizers."""
         self.fabric = fabric
         for name, mod in self.modules().items():
+            if fabric.world_size > 1:       # statistics over the global batch, as one process would see it
+                mod = convert_global_bn(mod)
             if self.cfg.channels_last and any(isinstance(m, nn.Conv2d) for m in mod.modules()):
                 mod = mod.to(memory_format=torch.channels_last)
             if name in self.trainable:
