@@ -8,7 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from latentlab.losses import barlow_twins_loss, byol_loss, dino_center_update, dino_loss, info_nce, nt_xent
+from latentlab.losses import (barlow_twins_loss, byol_loss, dino_center_update, dino_loss, info_nce, nce_log_normaliser,
+                             nce_loss, nt_xent)
 
 
 def test_info_nce_hand_computed():
@@ -34,6 +35,36 @@ def test_info_nce_more_negatives_raise_the_loss_and_bad_inputs():
         info_nce(q, p, n, temperature=0)
     with pytest.raises(ValueError, match="negatives"):
         info_nce(q, p, torch.randn(4, 3))
+
+
+def test_nce_loss_hand_computed():
+    """NPID Eq. 5-7: P = exp(s/tau)/Z, h = P / (P + K/n); L = -log h(pos) - sum log(1 - h(neg))."""
+    q = torch.tensor([[1.0, 0.0]])
+    pos = torch.tensor([[2.0, 0.0]])                 # cosine 1
+    neg = torch.tensor([[0.0, 3.0], [-1.0, 0.0]])    # cosines 0 and -1
+    tau, n, z = 0.5, 10, 3.0
+    noise = 2 / n                                    # K P_n
+    h = lambda s: (math.exp(s / tau) / z) / (math.exp(s / tau) / z + noise)
+    expected = -math.log(h(1.0)) - math.log(1 - h(0.0)) - math.log(1 - h(-1.0))
+    assert nce_loss(q, pos, neg, n, math.log(z), tau).item() == pytest.approx(expected, rel=1e-6)
+    assert nce_loss(q, pos, neg[None], n, math.log(z), tau).item() == pytest.approx(expected, rel=1e-6)
+    # Z's Monte-Carlo estimate: n * mean of exp(s / tau) over the 1 + K pairs
+    est = math.log(n * (math.exp(2) + 1 + math.exp(-2)) / 3)
+    assert nce_log_normaliser(q, pos, neg, n, tau) == pytest.approx(est, rel=1e-6)
+
+
+def test_nce_loss_gradcheck_and_behaviour():
+    torch.manual_seed(0)
+    q = torch.randn(3, 5, dtype=torch.float64, requires_grad=True)
+    p, neg = torch.randn(3, 5, dtype=torch.float64), torch.randn(7, 5, dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda q: nce_loss(q, p, neg, 100, 1.3, 0.2), (q,))
+    # a query equal to its positive and opposite to every negative has a smaller loss than a random one
+    good = nce_loss(p, p, -p[:1].expand(7, 5), 100, 0.0, 0.2)
+    assert good < nce_loss(q.detach(), p, neg, 100, 0.0, 0.2)
+    with pytest.raises(ValueError, match="n_data"):
+        nce_loss(q, p, neg, 0)
+    with pytest.raises(ValueError, match="negatives"):
+        nce_loss(q, p, torch.randn(4, 3), 10)
 
 
 def _nt_xent_reference(z1, z2, tau):

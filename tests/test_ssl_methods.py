@@ -56,7 +56,7 @@ def test_tiny_overfit_loss_decreases(method):
     assert all(map(lambda v: v == v, losses)) and last < 0.9 * first, (method, losses)
 
 
-@pytest.mark.parametrize("method,state", [("moco", "queue"), ("npid", "bank"), ("byol", None),
+@pytest.mark.parametrize("method,state", [("moco", "queue"), ("npid", "bank"), ("pirl", "log_z"), ("byol", None),
                                           ("dino", "center"), ("deepcluster", "pseudo_labels")])
 def test_resume_is_exact_with_queue_bank_and_teacher(tmp_path, method, state):
     common = dict(ckpt_every=0, eval_at_end=False, **({"schedule_steps": 6} if method in ("byol", "dino") else {}))
@@ -65,7 +65,7 @@ def test_resume_is_exact_with_queue_bank_and_teacher(tmp_path, method, state):
     train(method, _cfg(method, steps=6, **common), resume=tmp_path / "b", verbose=False)
     wa, wb = weights(tmp_path / "a"), weights(tmp_path / "b")
     assert_same_weights(wa, wb)
-    assert any(k.startswith(("key_", "target_", "teacher_")) for k in wa) or method in ("npid", "deepcluster")
+    assert any(k.startswith(("key_", "target_", "teacher_")) for k in wa) or method in ("npid", "pirl", "deepcluster")
     if state:
         ca = load_checkpoint(tmp_path / "a" / "checkpoints" / "last.ckpt")["method"]["extra"][state]
         cb = load_checkpoint(tmp_path / "b" / "checkpoints" / "last.ckpt")["method"]["extra"][state]

@@ -6,6 +6,10 @@ Every function takes embeddings (not images), validates shapes, and returns a sc
   NeurIPS 2016; van den Oord et al., "Representation learning with contrastive predictive coding", 2018.
   For a query q with positive key k+ and negatives k_1..k_K (cosine similarities, temperature tau):
       L = -log  exp(q.k+ / tau) / ( exp(q.k+ / tau) + sum_i exp(q.k_i / tau) )
+- NCE: Gutmann & Hyvarinen, "Noise-contrastive estimation", AISTATS 2010, as NPID uses it (Wu et al.
+  2018, Eq. 5-7; PIRL, Misra & van der Maaten 2020, Eq. 3-4): with P(i|v) = exp(s / tau) / Z and uniform
+  noise P_n = 1/n over the n data, h = P / (P + K P_n) is the probability that a pair is data, not noise:
+      L = -log h(positive) - sum_i log(1 - h(negative_i))
 - NT-Xent: Chen et al., "A simple framework for contrastive learning of visual representations"
   (SimCLR), ICML 2020, Eq. 1: 2N views, each view's positive is its pair, the other 2N-2 are negatives.
 - BYOL: Grill et al., "Bootstrap your own latent", NeurIPS 2020, Eq. 2: ||p/|p| - z/|z|||^2 = 2 - 2 cos.
@@ -14,6 +18,8 @@ Every function takes embeddings (not images), validates shapes, and returns a sc
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.distributed as dist
@@ -50,9 +56,16 @@ def info_nce(query: torch.Tensor, positive: torch.Tensor, negatives: torch.Tenso
     query (B, D), positive (B, D), negatives (K, D) shared by all queries or (B, K, D) per query.
     With ``normalize`` the dot products are cosine similarities. Returns the mean over the B queries.
     """
+    _check_temperature(temperature)
+    pos, neg = _similarities(query, positive, negatives, normalize)
+    logits = torch.cat([pos, neg], 1) / temperature                    # (B, 1 + K), positive at 0
+    return F.cross_entropy(logits, torch.zeros(len(query), dtype=torch.long, device=query.device))
+
+
+def _similarities(query, positive, negatives, normalize: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Checked shapes -> positive (B, 1) and negative (B, K) dot products (cosines with ``normalize``)."""
     _check_2d("query", query)
     _check_2d("positive", positive)
-    _check_temperature(temperature)
     if query.shape != positive.shape:
         raise ValueError(f"query {tuple(query.shape)} and positive {tuple(positive.shape)} differ")
     if negatives.ndim not in (2, 3) or negatives.shape[-1] != query.shape[1] or \
@@ -62,11 +75,33 @@ def info_nce(query: torch.Tensor, positive: torch.Tensor, negatives: torch.Tenso
         query, positive, negatives = (F.normalize(t, dim=-1) for t in (query, positive, negatives))
     pos = (query * positive).sum(1, keepdim=True)                     # (B, 1)
     if negatives.ndim == 2:
-        neg = query @ negatives.t()                                    # (B, K)
-    else:
-        neg = torch.einsum("bd,bkd->bk", query, negatives)             # (B, K)
-    logits = torch.cat([pos, neg], 1) / temperature                    # (B, 1 + K), positive at 0
-    return F.cross_entropy(logits, torch.zeros(len(query), dtype=torch.long, device=query.device))
+        return pos, query @ negatives.t()                              # (B, K)
+    return pos, torch.einsum("bd,bkd->bk", query, negatives)           # (B, K)
+
+
+def nce_loss(query: torch.Tensor, positive: torch.Tensor, negatives: torch.Tensor, n_data: int,
+             log_z: float = 0.0, temperature: float = 0.07, normalize: bool = True) -> torch.Tensor:
+    """NPID's / PIRL's binary NCE: each pair is classified as data (the positive) or noise (the K negatives).
+
+    P(i|v) = exp(s / tau) / Z (``log_z`` = log Z, a constant: NPID estimates it once with
+    ``nce_log_normaliser``), noise P_n = 1 / ``n_data``, h = P / (P + K / n_data) = sigmoid(s / tau -
+    log Z - log(K / n_data)). Returns the batch mean of -log h(positive) - sum_k log(1 - h(negative_k)).
+    """
+    _check_temperature(temperature)
+    if n_data < 1:
+        raise ValueError(f"n_data must be >= 1, got {n_data}")
+    pos, neg = _similarities(query, positive, negatives, normalize)
+    shift = log_z + math.log(neg.shape[1] / n_data)
+    return (F.softplus(shift - pos / temperature).sum(1) + F.softplus(neg / temperature - shift).sum(1)).mean()
+
+
+@torch.no_grad()
+def nce_log_normaliser(query: torch.Tensor, positive: torch.Tensor, negatives: torch.Tensor, n_data: int,
+                       temperature: float = 0.07, normalize: bool = True) -> float:
+    """NPID's Monte-Carlo estimate of log Z = log(n E[exp(s / tau)]) over these (1 + K) pairs per query."""
+    pos, neg = _similarities(query, positive, negatives, normalize)
+    s = torch.cat([pos, neg], 1).flatten() / temperature
+    return (torch.logsumexp(s, 0) - math.log(s.numel()) + math.log(n_data)).item()
 
 
 def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5, gather: bool = True) -> torch.Tensor:

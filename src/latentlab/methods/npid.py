@@ -2,9 +2,11 @@
 
 Wu et al., "Unsupervised feature learning via non-parametric instance discrimination", CVPR 2018,
 https://arxiv.org/abs/1805.01978. 128-d L2-normalised features, tau = 0.07, bank momentum 0.5, K = 4096
-negatives per step. The paper approximates the softmax over all N instances with NCE against K noise
-samples; here the same K bank samples are the negatives of an InfoNCE (softmax over 1 + K), the
-course's "memory bank" answer to "more negatives is better but hard". The bank is checkpointed.
+negatives per step. The softmax over all n instances is approximated as in the paper (Sec. 3.2) by NCE
+against K noise samples from the bank, with the normaliser Z estimated once, at the first step, by Monte
+Carlo and then kept constant (``loss=nce``, the default); ``loss=infonce`` uses the same K samples as the
+negatives of an InfoNCE (softmax over 1 + K), the course's "memory bank" answer to "more negatives is
+better but hard". The bank and Z are checkpointed.
 BN after the projection (``head_bn``): on the ConvNet's post-ReLU features a plain linear projection
 starts with all embeddings nearly parallel (cosine 0.99) and short runs collapse (as for MoCo).
 """
@@ -18,9 +20,21 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import param
-from ..losses import info_nce
+from ..losses import info_nce, nce_log_normaliser, nce_loss
 from ._ssl import MemoryBank, SSLConfig, SSLMethod, gather_all
 from .base import register_method
+
+
+def bank_loss(method, query, positive, negatives) -> torch.Tensor:
+    """NPID/PIRL's loss against bank samples: NCE (Z estimated at the first step, then fixed) or InfoNCE."""
+    c = method.cfg
+    if c.loss == "infonce":
+        return info_nce(query, positive, negatives, c.temperature)
+    n = len(method.bank)
+    if not torch.isfinite(method.log_z):       # first step: log Z = log(n E[exp(s / tau)]), all processes' mean
+        est = nce_log_normaliser(query, positive, negatives, n, c.temperature)
+        method.log_z.fill_(gather_all(torch.tensor([est], device=query.device)).mean().item())
+    return nce_loss(query, positive, negatives, n, method.log_z.item(), c.temperature)
 
 
 def _linear(d_in: int, d_out: int, bn: bool) -> nn.Module:
@@ -34,6 +48,7 @@ class NPIDConfig(SSLConfig):
     bank_momentum: float = param(0.5, ge=0, lt=1, help="memory bank update momentum")
     proj_dim: int = param(128, ge=1, help="embedding dimension stored in the bank")
     head_bn: bool = param(True, help="BatchNorm after the linear projection (see docstring)")
+    loss: str = param("nce", choices=("nce", "infonce"), help="binary NCE with constant Z (paper) or InfoNCE")
 
 
 @register_method
@@ -43,12 +58,13 @@ class NPID(SSLMethod):
     paper = "Wu et al. 2018, Unsupervised feature learning via non-parametric instance discrimination"
     Config = NPIDConfig
     trainable = ("backbone", "projector")
-    extra_state = ("bank",)
+    extra_state = ("bank", "log_z")
 
     def __init__(self, cfg: NPIDConfig):
         super().__init__(cfg)
         self.projector = _linear(self.feat_dim, cfg.proj_dim, cfg.head_bn)
         self.bank = MemoryBank.init(len(self.train_set), cfg.proj_dim, torch.Generator().manual_seed(cfg.seed))
+        self.log_z = torch.tensor(float("nan"), dtype=torch.float64)             # NCE's log Z, set at step 1
 
     def training_step(self, batch, step):
         c = self.cfg
@@ -56,7 +72,7 @@ class NPID(SSLMethod):
         idx = batch["i"].to(self.device)
         v = F.normalize(self.projector(self.backbone(x)), dim=1)                # (B, D)
         negatives = MemoryBank.negatives(self.bank, c.num_negatives)              # (K, D)
-        loss = info_nce(v, self.bank[idx].clone(), negatives, c.temperature)
+        loss = bank_loss(self, v, self.bank[idx].clone(), negatives)
         self.optimize("model", loss)
         MemoryBank.update(self.bank, gather_all(idx), gather_all(v.detach()), c.bank_momentum)
         return {"loss": loss.item(), **self.monitor(step)}

@@ -5,7 +5,8 @@ https://arxiv.org/abs/1912.01991. f(v_I): projection of the image's features; g(
 shuffled tiles encoded and projected, concatenated, projected again (Sec. 3.3). Loss (Eq. 5):
     L = lambda * L_NCE(m_I, g(v_I^t)) + (1 - lambda) * L_NCE(m_I, f(v_I)),  lambda = 0.5,
 with m_I the memory-bank entry of image I (momentum 0.5), tau = 0.07 and N = 32000 bank negatives.
-As for NPID, the NCE is the InfoNCE over 1 + N candidates. The bank is checkpointed.
+L_NCE is NPID's binary NCE with Z estimated at the first step (``loss=nce``, default) or the InfoNCE over
+1 + N candidates (``loss=infonce``). The bank and Z are checkpointed.
 """
 
 from __future__ import annotations
@@ -17,9 +18,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import param
-from ..losses import info_nce
 from ._ssl import MemoryBank, SSLConfig, SSLMethod, gather_all, patch_grid
-from .npid import _linear
+from .npid import _linear, bank_loss
 from .base import register_method
 
 
@@ -32,6 +32,7 @@ class PIRLConfig(SSLConfig):
     bank_momentum: float = param(0.5, ge=0, lt=1, help="memory bank update momentum")
     proj_dim: int = param(128, ge=1, help="embedding dimension")
     head_bn: bool = param(True, help="BatchNorm after the projections f and g (as NPID's head_bn)")
+    loss: str = param("nce", choices=("nce", "infonce"), help="binary NCE with constant Z (paper) or InfoNCE")
 
 
 @register_method
@@ -41,7 +42,7 @@ class PIRL(SSLMethod):
     paper = "Misra & van der Maaten 2020, Self-supervised learning of pretext-invariant representations"
     Config = PIRLConfig
     trainable = ("backbone", "f_head", "tile_head", "g_head")
-    extra_state = ("bank",)
+    extra_state = ("bank", "log_z")
 
     def __init__(self, cfg: PIRLConfig):
         super().__init__(cfg)
@@ -50,6 +51,7 @@ class PIRL(SSLMethod):
         self.tile_head = nn.Linear(self.feat_dim, d)
         self.g_head = _linear(9 * d, d, cfg.head_bn)
         self.bank = MemoryBank.init(len(self.train_set), d, torch.Generator().manual_seed(cfg.seed))
+        self.log_z = torch.tensor(float("nan"), dtype=torch.float64)             # NCE's log Z, set at step 1
 
     def training_step(self, batch, step):
         c = self.cfg
@@ -63,7 +65,7 @@ class PIRL(SSLMethod):
         vt = F.normalize(self.g_head(self.tile_head(feats[b:]).view(b, -1)), dim=1)  # (B, d)
         m = self.bank[idx].clone()
         neg = MemoryBank.negatives(self.bank, c.num_negatives)
-        loss = c.lambd * info_nce(vt, m, neg, c.temperature) + (1 - c.lambd) * info_nce(vi, m, neg, c.temperature)
+        loss = c.lambd * bank_loss(self, vt, m, neg) + (1 - c.lambd) * bank_loss(self, vi, m, neg)
         self.optimize("model", loss)
         MemoryBank.update(self.bank, gather_all(idx), gather_all(vi.detach()), c.bank_momentum)
         return {"loss": loss.item(), **self.monitor(step)}
