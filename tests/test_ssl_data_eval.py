@@ -105,6 +105,29 @@ def test_cli_tiny_ssl_run_and_both_protocols(tmp_path, capsys):
     assert list(out.glob("maps_digits_test_4.pt"))
     assert main(["eval", str(out), "--protocol", "retrieval", "--layer", "maps"]) == 2   # no such option
     assert "has no option 'layer'" in capsys.readouterr().err
+    # any module by name: the conv1 output, flattened (digits: 32 channels x 8 x 8)
+    assert main(["eval", str(out), "--protocol", "knn", "--layer", "conv1", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["protocol"]["layer"] == "module 'conv1' output, flattened" and res["protocol"]["feature_dim"] == 32 * 64
+    assert main(["eval", str(out), "--protocol", "knn", "--layer", "conv9"]) == 2
+    assert "layer 'conv9' not found; layers: features, maps, conv1" in capsys.readouterr().err
+
+
+def test_one_extractor_for_probes_and_descriptors():
+    """eval.representation.extract serves the probes and viz.features.descriptors alike."""
+    from latentlab import nets
+    from latentlab.eval.representation import extract
+    enc = nets.create("convnet", in_chans=1, img_size=8, num_classes=0, width=4, num_features=6)
+    enc.train()
+    x = torch.randint(0, 256, (5, 1, 8, 8), dtype=torch.uint8)
+    prep = lambda u: u.float() / 255                                          # noqa: E731
+    with torch.no_grad():
+        ref = enc.forward_features(prep(x))
+        conv2 = enc.conv2(enc.pool(torch.relu(enc.conv1(prep(x)))))          # (5, 8, 4, 4)
+    torch.testing.assert_close(extract(enc, x, prep, batch_size=2), ref)
+    torch.testing.assert_close(extract(enc, x, prep, batch_size=2, layer="conv2"), conv2.flatten(1))
+    assert extract(enc, x, prep, layer="maps").shape == (5, 8 * 2 * 2)        # 32 values: not pooled
+    assert enc.training                                                       # mode restored
 
 
 def test_pooled_maps_caps_the_dimension_and_resnet_has_maps():

@@ -2,7 +2,7 @@
 
     latentlab methods [--verbose]
     latentlab train METHOD [--config F.yaml] [--out DIR] [--resume DIR] [--dry-run] [key=value ...]
-    latentlab eval RUN_DIR [--protocol P] [--layer features|maps] [--json]
+    latentlab eval RUN_DIR [--protocol P] [--layer features|maps|MODULE] [--json]
     latentlab sample RUN_DIR --n N --out FILE.png [--class C] [--seed S]
     latentlab data list | fetch NAME | verify NAME
 
@@ -118,8 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("eval", help="evaluate a run's last checkpoint")
     s.add_argument("run_dir")
     s.add_argument("--protocol", help="evaluation protocol where a method offers several")
-    s.add_argument("--layer", choices=("features", "maps"),
-                   help="representation protocols: probe forward_features (default) or the last conv maps")
+    s.add_argument("--layer", help="representation protocols: features (forward_features, default), maps (the last "
+                   "conv maps, pooled to <= 4096 values) or a module name (named_modules; output flattened)")
     s.add_argument("--json", action="store_true", help="print one JSON object of metric -> value")
     s.set_defaults(func=cmd_eval)
 

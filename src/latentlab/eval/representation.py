@@ -1,9 +1,9 @@
 """Generic representation protocols: weighted k-NN (DINO) and the linear probe, for any run with an encoder.
 
 Features come from ``method.encoder().forward_features`` (``layer="features"``, the representation the
-DINO table probes) or from its last convolutional maps (``layer="maps"``: ``forward_maps`` average-pooled
+DINO table probes), from its last convolutional maps (``layer="maps"``: ``forward_maps`` average-pooled
 to at most ``MAPS_DIM`` values, the conv-layer probe of the pretext-task papers, e.g. Gidaris et al. 2018,
-Goyal et al. 2019), in eval mode on non-augmented uint8 images, cached per run directory, layer and
+Goyal et al. 2019) or from any module by its ``named_modules`` name (flattened), in eval mode on non-augmented uint8 images, cached per run directory, layer and
 checkpoint step (``features_<dataset>_<part>_<step>.pt``, ``maps_...`` for the maps).
 Splits: ``train`` = train minus a seeded validation split (``split_train_val``), ``val`` = that split,
 ``test`` = the test split.
@@ -29,7 +29,6 @@ from .protocols import register_protocol
 KNN_K, KNN_T = 20, 0.07
 PROBE_WEIGHT_DECAYS = (1e-5, 1e-4, 1e-3, 1e-2)
 PROBE_ITERS = 100
-LAYERS = ("features", "maps")
 MAPS_DIM = 4096
 
 
@@ -42,26 +41,60 @@ def pooled_maps(maps: torch.Tensor, max_dim: int = MAPS_DIM) -> torch.Tensor:
 
 @torch.no_grad()
 def extract(encoder, images: torch.Tensor, prepare, batch_size: int = 1000, layer: str = "features") -> torch.Tensor:
-    """uint8 (N, C, H, W) -> (N, F) float features on the CPU, encoder in eval mode (restored after)."""
+    """uint8 (N, C, H, W) -> (N, F) float features on the CPU, encoder in eval mode (restored after).
+
+    ``layer``: ``features`` (``forward_features``), ``maps`` (``forward_maps`` pooled by ``pooled_maps``)
+    or the ``named_modules`` name of any module, whose output is flattened (the one extractor of the
+    probes, the retrieval protocol and the inspection commands). Images of another dataset are matched
+    to the encoder's channels and input size.
+    """
     enc = unwrap(encoder)
-    if layer not in LAYERS:
-        raise LatentlabError(f"unknown layer '{layer}' (known: {', '.join(LAYERS)})")
-    if layer == "maps" and not hasattr(enc, "forward_maps"):
-        raise LatentlabError(f"encoder {type(enc).__name__} has no forward_maps: only layer=features")
-    fwd = (lambda x: pooled_maps(enc.forward_maps(x))) if layer == "maps" else enc.forward_features
+    grabbed: list = []
+    hook = None
+    if layer == "maps":
+        if not hasattr(enc, "forward_maps"):
+            raise LatentlabError(f"encoder {type(enc).__name__} has no forward_maps: only layer=features")
+        fwd = lambda x: pooled_maps(enc.forward_maps(x))                  # noqa: E731
+    elif layer == "features":
+        fwd = enc.forward_features
+    else:
+        hook = find_module(enc, layer).register_forward_hook(lambda m, i, o: grabbed.append(o))
+        fwd = lambda x: _run_to(enc, x, grabbed)                          # noqa: E731
     was = enc.training
     enc.eval()
     c_in, size = getattr(enc, "in_chans", None), getattr(enc, "img_size", None)
     out = []
-    for i in range(0, len(images), batch_size):
-        x = prepare(images[i:i + batch_size])
-        if c_in is not None and x.shape[1] != c_in:      # another dataset: match the encoder's channels
-            x = x.mean(1, keepdim=True) if c_in == 1 else x.expand(-1, c_in, -1, -1)
-        if size is not None and x.shape[-1] != size:     # ... and its input size
-            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
-        out.append(fwd(x).float().cpu())
-    enc.train(was)
+    try:
+        for i in range(0, len(images), batch_size):
+            x = prepare(images[i:i + batch_size])
+            if c_in is not None and x.shape[1] != c_in:      # another dataset: match the encoder's channels
+                x = x.mean(1, keepdim=True) if c_in == 1 else x.expand(-1, c_in, -1, -1)
+            if size is not None and x.shape[-1] != size:     # ... and its input size
+                x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+            grabbed.clear()
+            out.append(fwd(x).flatten(1).float().cpu())
+    finally:
+        if hook is not None:
+            hook.remove()
+        enc.train(was)
     return torch.cat(out) if out else torch.empty(0)
+
+
+def find_module(model: torch.nn.Module, layer: str) -> torch.nn.Module:
+    mods = dict(model.named_modules())
+    if layer not in mods or layer == "":
+        names = [n for n in mods if n]
+        raise LatentlabError(f"layer '{layer}' not found; layers: features, maps, {', '.join(names)}")
+    return mods[layer]
+
+
+def _run_to(enc: torch.nn.Module, x: torch.Tensor, grabbed: list) -> torch.Tensor:
+    """The hooked module's output: run ``forward_features`` (enough for most layers), the full forward
+    only if the hook did not fire (a classifier-head layer)."""
+    enc.forward_features(x) if hasattr(enc, "forward_features") else enc(x)
+    if not grabbed:
+        enc(x)
+    return grabbed[0]
 
 
 def knn_predict(train_f: torch.Tensor, train_y: torch.Tensor, test_f: torch.Tensor, num_classes: int,
@@ -192,7 +225,8 @@ def run_features(method, dataset: str | None = None, max_train: int | None = Non
 
 def _protocol(method, name, feats, layer="features", **kw) -> dict:
     cfg = method.cfg
-    layer = "forward_features" if layer == "features" else f"forward_maps, average-pooled to <= {MAPS_DIM} values"
+    layer = {"features": "forward_features", "maps": f"forward_maps, average-pooled to <= {MAPS_DIM} values"}.get(
+        layer, f"module '{layer}' output, flattened")
     return {"dataset": name, "encoder": type(unwrap(method.encoder())).__name__, "layer": layer,
             "feature_dim": int(feats["train"][0].shape[1]), "step": method.step, "seed": cfg.seed,
             "train_split": f"train minus validation ({len(feats['train'][1])} images)",

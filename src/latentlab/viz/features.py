@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from ..errors import LatentlabError
+from ..eval.representation import find_module  # noqa: F401  (re-exported: the inspection commands use it)
 
 
 def get_encoder(method) -> nn.Module:
@@ -24,47 +25,14 @@ def encoder_inputs(method, x_uint8: torch.Tensor) -> torch.Tensor:
     return prep(x_uint8)
 
 
-def find_module(model: nn.Module, layer: str) -> nn.Module:
-    mods = dict(model.named_modules())
-    if layer not in mods or layer == "":
-        names = [n for n in mods if n]
-        raise LatentlabError(f"layer '{layer}' not found; layers: {', '.join(names)}")
-    return mods[layer]
-
-
 @torch.no_grad()
 def descriptors(method, images: torch.Tensor, layer: str | None = None, batch_size: int = 500) -> torch.Tensor:
-    """uint8 (N, C, H, W) -> (N, F) float CPU descriptors: ``forward_features`` (the penultimate layer) or
-    the flattened output of the module named ``layer`` (``named_modules`` name), in eval mode."""
-    enc = get_encoder(method)
-    was = enc.training
-    enc.eval()
-    out, grabbed = [], []
-    hook = None
-    if layer is not None:
-        hook = find_module(enc, layer).register_forward_hook(lambda m, i, o: grabbed.append(o))
-    try:
-        for i in range(0, len(images), batch_size):
-            x = encoder_inputs(method, images[i:i + batch_size])
-            if layer is None:
-                f = enc.forward_features(x)
-            else:
-                grabbed.clear()
-                enc(x) if not hasattr(enc, "forward_features") else _run_to(enc, x, grabbed)
-                f = grabbed[0]
-            out.append(f.flatten(1).float().cpu())
-    finally:
-        if hook is not None:
-            hook.remove()
-        enc.train(was)
-    return torch.cat(out)
-
-
-def _run_to(enc: nn.Module, x: torch.Tensor, grabbed: list) -> None:
-    """Run features first (enough for most layers), the full forward only if the hook did not fire."""
-    enc.forward_features(x)
-    if not grabbed:
-        enc(x)
+    """uint8 (N, C, H, W) -> (N, F) float CPU descriptors of a run's encoder on its eval inputs:
+    ``forward_features`` (the penultimate layer) by default, else ``eval.representation.extract``'s
+    ``layer`` (``maps`` or any ``named_modules`` name, flattened)."""
+    from ..eval.representation import extract
+    return extract(get_encoder(method), images, lambda x: encoder_inputs(method, x), batch_size,
+                   layer=layer or "features")
 
 
 def pixels(images: torch.Tensor) -> torch.Tensor:
