@@ -113,3 +113,29 @@ def test_head_bn_separates_embeddings_that_a_plain_head_leaves_parallel(method, 
             q = F.normalize(getattr(m, head)(m.backbone(m.prepare_images(m.train_set.images[:64]))), dim=1)
         cos[bn] = (q @ q.t()).mean().item()
     assert cos[False] > 0.98 and cos[True] < 0.8, cos
+
+
+def test_moco_shuffle_bn_normalises_each_key_with_another_group_of_images():
+    """shuffle_bn=2: the keys are the key encoder applied to 2 shuffled halves (BN statistics per half),
+    put back in query order; without shuffling (shuffle_bn=1) BN spans the whole batch."""
+    keys = {}
+    for groups in (1, 2):
+        torch.manual_seed(0)
+        cfg = _cfg("moco", shuffle_bn=groups, augment="none", queue_size=64, eval_at_end=False)
+        m = get_method("moco")(cfg)
+        m.setup(make_fabric(cfg))
+        x = m.prepare_images(m.train_set.images[:16])
+        kb, kp = m.key_backbone, m.key_projector
+        torch.manual_seed(1)
+        perm = torch.randperm(16)                              # what the step draws (no augmentation)
+        with torch.no_grad():
+            whole = kp(kb(x))
+            halves = torch.cat([kp(kb(x[perm[:8]])), kp(kb(x[perm[8:]]))])[torch.argsort(perm)]
+        torch.manual_seed(1)
+        m.training_step({"x": m.train_set.images[:16], "i": torch.arange(16)}, 0)
+        keys[groups] = m.queue[:16].clone()
+        ref = whole if groups == 1 else halves
+        torch.testing.assert_close(keys[groups], torch.nn.functional.normalize(ref, dim=1))
+    assert not torch.allclose(keys[1], keys[2], atol=1e-3)    # the groups' statistics differ from the batch's
+    with pytest.raises(Exception, match="shuffle_bn"):
+        _cfg("moco", shuffle_bn=3)                             # must divide the batch (16)

@@ -6,8 +6,11 @@ https://arxiv.org/abs/2003.04297. Defaults: K = 65536, m = 0.999, tau = 0.2, 204
 The queue and its pointer are checkpointed (exact resume). One change: BatchNorm in the MLP head
 (as in MoCo v3; ``head_bn=false`` gives v2's plain head). On the ConvNet's post-ReLU features, which
 share a large common component, v2's plain head starts with all queries nearly parallel (cosine
-0.9997) and short runs collapse (tests/test_ssl_methods.py shows it); BN centres them. No shuffling BN
-(single-process runs; the backbone ConvNet has no BN, the head's BN sees the local batch).
+0.9997) and short runs collapse (tests/test_ssl_methods.py shows it); BN centres them. BN statistics
+span the whole batch (across processes too: global BN, as MoCo v3). ``shuffle_bn=G`` is v1/v2's
+shuffling BN (Sec. 3.3), emulated in one process: queries and keys are encoded in G groups, each with
+its own BN statistics, and the keys' batch is shuffled first, so a query and its positive key are
+normalised with statistics of different images (v2's 8 GPUs: ``shuffle_bn=8``).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..config import param
+from ..config import param, require
 from ..losses import info_nce
 from ..nets.heads import ProjectionHead
 from ._ssl import SSLConfig, SSLMethod, ema_update, frozen_copy, gather_all
@@ -32,6 +35,12 @@ class MoCoConfig(SSLConfig):
     proj_hidden: int = param(2048, ge=1, help="MLP head hidden width (v2)")
     proj_dim: int = param(128, ge=1, help="key/query dimension")
     head_bn: bool = param(True, help="BatchNorm in the MLP head (v3; v2 has none, see the docstring)")
+    shuffle_bn: int = param(1, ge=1, help="groups of shuffling BN (1: BN over the whole batch; see the docstring)")
+
+    def check(self):
+        super().check()
+        require(self.batch_size % self.shuffle_bn == 0, "shuffle_bn", self.shuffle_bn,
+                f"must divide batch_size={self.batch_size}")
 
 
 @register_method
@@ -53,15 +62,27 @@ class MoCo(SSLMethod):
 
     def training_step(self, batch, step):
         xq, xk = self.views(batch["x"])
-        q = F.normalize(self.projector(self.backbone(xq)), dim=1)             # (B, D)
+        g = self.cfg.shuffle_bn
+        q = F.normalize(self.grouped(self.projector, self.backbone, xq, g), dim=1)   # (B, D)
         with torch.no_grad():
             ema_update(self.key_backbone, self.backbone, self.cfg.momentum)
             ema_update(self.key_projector, self.projector, self.cfg.momentum)
-            k = F.normalize(self.key_projector(self.key_backbone(xk)), dim=1)  # (B, D)
+            perm = torch.randperm(len(xk), device=xk.device) if g > 1 else None   # shuffle the keys' groups
+            k = self.grouped(self.key_projector, self.key_backbone, xk if perm is None else xk[perm], g)
+            if perm is not None:
+                k = torch.empty_like(k).index_copy_(0, perm, k)                      # back to the query order
+            k = F.normalize(k, dim=1)                                                # (B, D)
         loss = info_nce(q, k, self.queue.clone(), self.cfg.temperature)
         self.optimize("model", loss)
         self._enqueue(gather_all(k))
         return {"loss": loss.item(), **self.monitor(step)}
+
+    @staticmethod
+    def grouped(head, encoder, x: torch.Tensor, groups: int) -> torch.Tensor:
+        """head(encoder(x)) with BatchNorm statistics computed separately on each of ``groups`` chunks."""
+        if groups == 1:
+            return head(encoder(x))
+        return torch.cat([head(encoder(c)) for c in x.chunk(groups)], 0)
 
     @torch.no_grad()
     def _enqueue(self, k: torch.Tensor) -> None:
