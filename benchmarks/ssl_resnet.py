@@ -22,6 +22,8 @@ def run(quick: bool = False) -> str:
     kw = dict(net="resnet18", width=64, batch_size=64)
     res = {m: _one(m, "mnist", secs, max_train, max_val, tag="-resnet18", **kw, **extra)
            for m, extra in METHODS.items()}
+    # the floor: the untrained ResNet-18 (1 step at lr 1e-12), probed the same way
+    res["random init"] = _one("simclr", "mnist", 0.01, max_train, max_val, tag="-resnet18-random-init", lr=1e-12, **kw)
     save_json("ssl_resnet", res)
     sup = res["supervised"]["test_accuracy"]
     rows = []
@@ -33,7 +35,7 @@ def run(quick: bool = False) -> str:
                   "linear / supervised classifier"], rows)
     notes = (f"`net=resnet18` (CIFAR stem: 3x3 conv, no max-pool; width 64; 512-d features), batch 64, Adam 1e-3, "
              f"{secs:g} s of training each, single process, 1 thread; SimCLR with its defaults (`digits` views, "
-             "tau 0.5, 2048-wide projector). Probes as in the ssl suite (linear on standardised features, weight "
+             "tau 0.5, 2048-wide projector); 'random init' is the untrained ResNet-18. Probes as in the ssl suite (linear on standardised features, weight "
              f"decay chosen on {max_val} validation images, last iterate on the full test set; k-NN k = 20, "
              f"T = 0.07; {max_train} train images; USPS k-NN with the MNIST-trained encoder). A CPU core trains "
              "this network at tens of images per second, so these runs see a fraction of one epoch.")
