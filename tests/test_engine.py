@@ -182,25 +182,55 @@ def test_tensorboard_keeps_every_logged_step_across_resume(tmp_path):
     assert kinds == [(4, "eval"), (7, "eval")]
 
 
-@pytest.mark.parametrize("method,extra", [("simclr", []), ("moco", ["head_bn=false", "queue_size=64"])])
-def test_ssl_training_under_ddp_equals_one_process(tmp_path, method, extra):
-    """Whole SSL runs, not just the loss: 2 gloo processes with half the batch each train the same
-    weights as 1 process on the full batch (SimCLR gathers its negatives with gradients; MoCo enqueues
-    the keys of every process). Views are un-augmented so both runs see the same pixels."""
-    common = ["dataset=digits", "steps=4", "batch_size=32", "augment=none", "knn_every=0", "log_every=1",
-              "ckpt_every=0", "eval_at_end=false", "channels_last=false", "precision=64-true", *extra]
-    cli("train", method, *common, "--out", str(tmp_path / "one"))
+def _ddp_pair(tmp_path, method, args):
+    """Train ``method`` with 1 process and with 2 gloo processes (torchrun); returns the two run dirs."""
+    cli("train", method, *args, "--out", str(tmp_path / "one"))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                        "-m", "latentlab.cli", "train", method, *common, "devices=2", "strategy=ddp",
+                        "-m", "latentlab.cli", "train", method, *args, "devices=2", "strategy=ddp",
                         "--out", str(tmp_path / "two")], cwd=str(REPO), env=env, capture_output=True, text=True,
                        timeout=300)
     assert p.returncode == 0, p.stdout + p.stderr
-    assert len(load_checkpoint(tmp_path / "two" / "checkpoints" / "last.ckpt")["rng"]) == 2
+    assert len(load_checkpoint(tmp_path / "two" / "checkpoints" / "last.ckpt")["rng"]) == 2  # two processes ran
+    return tmp_path / "one", tmp_path / "two"
+
+
+SSL_DDP = ["dataset=digits", "batch_size=32", "augment=none", "knn_every=0", "log_every=1", "ckpt_every=0",
+           "eval_at_end=false", "channels_last=false"]
+
+
+@pytest.mark.parametrize("method,extra", [("simclr", []), ("moco", ["head_bn=false", "queue_size=64"])])
+def test_ssl_training_under_ddp_equals_one_process(tmp_path, method, extra):
+    """Whole SSL runs, not just the loss: 2 gloo processes with half the batch each train the same
+    weights as 1 process on the full batch (SimCLR gathers its negatives with gradients and its head's
+    BatchNorm is global; MoCo enqueues the keys of every process, and every rank starts from the same
+    key encoder and queue). Views are un-augmented so both runs see the same pixels."""
+    one, two = _ddp_pair(tmp_path, method, [*SSL_DDP, "steps=4", "precision=64-true", *extra])
     if method == "simclr":  # its logged loss is the global-batch loss on every rank (MoCo's is rank 0's half)
-        one, two = ([r[1]["loss"] for r in _losses(tmp_path / d)] for d in ("one", "two"))
-        assert len(one) == 4 and one == pytest.approx(two, rel=1e-5)
-    a, b = weights(tmp_path / "one"), weights(tmp_path / "two")
+        l1, l2 = ([r[1]["loss"] for r in _losses(d)] for d in (one, two))
+        assert len(l1) == 4 and l1 == pytest.approx(l2, rel=1e-5)
+    a, b = weights(one), weights(two)
     assert a.keys() == b.keys()
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("method,extra,state", [
+    ("moco", ["queue_size=64"], "queue"), ("byol", ["proj_hidden=64"], None), ("dino", ["out_dim=64", "head_hidden=64", "bottleneck=16", "n_local=2"], "center")])
+def test_ssl_state_under_ddp_equals_one_process(tmp_path, method, extra, state):
+    """What the processes share besides weights: at a negligible learning rate (so Adam's sign-like first
+    steps cannot amplify float32 rounding), the BatchNorm running statistics of the online and teacher
+    networks (global BN), MoCo's queue (keys of identical key encoders on every rank, gathered) and
+    DINO's centre (teacher outputs of every process) equal the 1-process run's. (MoCo's ``shuffle_bn``
+    groups are per process, so it is left out: its groups differ from one process's by design.)"""
+    one, two = _ddp_pair(tmp_path, method, [*SSL_DDP, "steps=3", "lr=1e-12", *extra])
+    s1, s2 = (load_checkpoint(d / "checkpoints" / "last.ckpt")["method"] for d in (one, two))
+    bn = 0
+    for mod, sd in s1["modules"].items():
+        for k, v in sd.items():
+            if k.endswith(("running_mean", "running_var")):
+                torch.testing.assert_close(s2["modules"][mod][k], v, rtol=1e-4, atol=1e-6, msg=f"{mod}.{k}")
+                bn += 1
+    assert bn >= 4                                        # online and teacher heads have BatchNorm
+    if state:
+        torch.testing.assert_close(s2["extra"][state], s1["extra"][state], rtol=1e-4, atol=1e-6)
