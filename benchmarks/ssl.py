@@ -141,9 +141,9 @@ def run(quick: bool = False) -> str:
 
     cell = lambda ds, m: [per_seed[sd][ds][m] for sd in seeds]                      # noqa: E731
     vals = lambda ds, m, key: [r[key] for r in cell(ds, m)]                          # noqa: E731
-    # MNIST-M linear relative to the supervised classifier of the same seed
-    rel = lambda m, key="linear": [r[key] / s["test_accuracy"] for r, s in           # noqa: E731
-                                   zip(cell("mnist_m", m), cell("mnist_m", "supervised"))]
+    # an MNIST-M value relative to the supervised network's of the same seed (default: its classifier)
+    rel = lambda m, key="linear", sup_key="test_accuracy": [                          # noqa: E731
+        r[key] / s[sup_key] for r, s in zip(cell("mnist_m", m), cell("mnist_m", "supervised"))]
     pct = lambda v: f"{100 * v:.1f}"                                                 # noqa: E731
     header = ["method", "arch", "params", "im/s (MNIST)", "MNIST linear", "MNIST k-NN", "USPS k-NN (transfer)",
               "MNIST-M im/s", "MNIST-M linear", "MNIST-M k-NN", "MNIST-M linear / supervised",
@@ -160,8 +160,7 @@ def run(quick: bool = False) -> str:
     ssl_methods = [m for m in methods if m not in SEMI_SUPERVISED]
     best = max(ssl_methods, key=lambda m: statistics.mean(rel(m)))
     ratio = statistics.mean(rel(best))
-    maps_rel = lambda m: [r["linear_maps"] / s["linear_maps"] for r, s in           # noqa: E731
-                          zip(cell("mnist_m", m), cell("mnist_m", "supervised"))]
+    maps_rel = lambda m: rel(m, "linear_maps", "linear_maps")                        # noqa: E731
     best_maps = max(ssl_methods, key=lambda m: statistics.mean(maps_rel(m)))
     goal = (f"Goal (best self-supervised linear accuracy >= 95% of the supervised network's on MNIST-M; s4l, "
             f"which trains on labels, is not a candidate): best is **{best}** at {_pm(vals('mnist_m', best, 'linear'))}% "

@@ -14,17 +14,10 @@ import statistics
 import torch
 
 from .common import save_json, section, table
-from .ssl import _one
+from .ssl import _one, _pm
 
 METHODS = {"supervised": {}, "simclr": dict(augment="digits_strong"), "rotnet": dict(augment="digits_strong")}
 PLAN = ((60.0, (0, 1, 2)), (240.0, (0,)))         # (seconds, training seeds)
-
-
-def _stat(values: list[float], pct: bool = True) -> str:
-    s = 100 if pct else 1
-    if len(values) == 1:
-        return f"{s * values[0]:.1f}"
-    return f"{s * statistics.mean(values):.1f} ± {s * statistics.stdev(values):.1f}"
 
 
 def run(quick: bool = False) -> str:
@@ -42,11 +35,11 @@ def run(quick: bool = False) -> str:
         for m in METHODS:
             rs = [r[m] for r in runs]
             sup = [r["supervised"]["test_accuracy"] for r in runs]
-            own = f" (its classifier {_stat(sup)})" if m == "supervised" else ""
+            own = f" (its classifier {_pm(sup)})" if m == "supervised" else ""
             rows.append([f"{secs:g} s", m + own, len(seeds), f"{statistics.mean(r['steps'] for r in rs):.0f}",
-                         f"{statistics.mean(r['im_s'] for r in rs):.0f}", _stat([r["linear"] for r in rs]),
-                         _stat([r["linear_maps"] for r in rs]), _stat([r["knn"] for r in rs]),
-                         _stat([r["linear"] / s for r, s in zip(rs, sup)]) + "%"])
+                         f"{statistics.mean(r['im_s'] for r in rs):.0f}", _pm([r["linear"] for r in rs]),
+                         _pm([r["linear_maps"] for r in rs]), _pm([r["knn"] for r in rs]),
+                         _pm([r["linear"] / s for r, s in zip(rs, sup)]) + "%"])
     save_json("ssl_budget", raw)
     body = table(["budget", "method", "seeds", "steps", "im/s", "linear", "linear, conv maps", "k-NN",
                   "linear / supervised classifier"], rows)

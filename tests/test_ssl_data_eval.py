@@ -114,7 +114,8 @@ def test_cli_tiny_ssl_run_and_both_protocols(tmp_path, capsys):
 
 
 def test_one_extractor_for_probes_and_descriptors():
-    """eval.representation.extract serves the probes and viz.features.descriptors alike."""
+    """eval.representation.extract (behind the probes and viz.features.descriptors): forward_features,
+    any module's output flattened, or the pooled last conv maps; the encoder's mode is restored."""
     from latentlab import nets
     from latentlab.eval.representation import extract
     enc = nets.create("convnet", in_chans=1, img_size=8, num_classes=0, width=4, num_features=6)

@@ -1,5 +1,5 @@
-"""NT-Xent under DDP: 2 CPU processes (gloo) gathering embeddings with gradients give exactly the
-1-process loss and parameter gradients on the concatenated batch."""
+"""Collectives with gradients, 2 CPU processes (gloo): NT-Xent gathering embeddings and GlobalBatchNorm
+summing statistics give exactly the 1-process values and gradients on the concatenated batch."""
 
 from __future__ import annotations
 
@@ -23,23 +23,33 @@ def _data():
     return torch.randn(8, 6, generator=g, dtype=torch.float64), torch.randn(8, 6, generator=g, dtype=torch.float64)
 
 
-def _worker(rank: int, world: int, port: int, out: str):
+def _in_group(rank: int, world: int, port: int, out: str, body):
+    """Run ``body(rank, world)`` in a gloo process group and save what it returns to ``out.rank``."""
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
     dist.init_process_group("gloo", rank=rank, world_size=world)
     try:
-        model = torch.nn.parallel.DistributedDataParallel(_model())
-        x1, x2 = _data()
-        per = len(x1) // world
-        sl = slice(rank * per, (rank + 1) * per)
-        h1, h2 = model(x1[sl]), model(x2[sl])                 # local half of the batch
-        loss = nt_xent(h1, h2, temperature=0.3, gather=True)
-        loss.backward()                                        # DDP averages the gradients
-        torch.save({"loss": loss.detach(), "grads": [p.grad for p in model.parameters()]}, f"{out}.{rank}")
+        torch.save(body(rank, world), f"{out}.{rank}")
         dist.barrier()                                         # both ranks done before teardown
     finally:
         dist.destroy_process_group()
     os._exit(0)  # skip interpreter teardown: gloo's threads can abort it ("terminate called ...", SIGABRT)
+
+
+def _spawn(body, out: str) -> list[dict]:
+    mp.start_processes(_in_group, args=(2, _free_port(), out, body), nprocs=2, join=True, start_method="spawn")
+    return [torch.load(f"{out}.{k}", weights_only=True) for k in range(2)]
+
+
+def _nt_xent_body(rank: int, world: int) -> dict:
+    model = torch.nn.parallel.DistributedDataParallel(_model())
+    x1, x2 = _data()
+    per = len(x1) // world
+    sl = slice(rank * per, (rank + 1) * per)
+    h1, h2 = model(x1[sl]), model(x2[sl])                     # local half of the batch
+    loss = nt_xent(h1, h2, temperature=0.3, gather=True)
+    loss.backward()                                            # DDP averages the gradients
+    return {"loss": loss.detach(), "grads": [p.grad for p in model.parameters()]}
 
 
 def _free_port() -> int:
@@ -54,10 +64,7 @@ def test_gathered_nt_xent_matches_single_process(tmp_path):
     loss = nt_xent(model(x1), model(x2), temperature=0.3)
     loss.backward()
     ref = [p.grad for p in model.parameters()]
-    out = str(tmp_path / "r")
-    mp.start_processes(_worker, args=(2, _free_port(), out), nprocs=2, join=True, start_method="spawn")
-    for rank in range(2):
-        r = torch.load(f"{out}.{rank}", weights_only=True)
+    for r in _spawn(_nt_xent_body, str(tmp_path / "r")):
         assert torch.allclose(r["loss"], loss.detach(), atol=1e-12, rtol=0)
         for g, gr in zip(r["grads"], ref):
             assert torch.allclose(g, gr, atol=1e-12, rtol=1e-10)
@@ -72,26 +79,18 @@ def _bn_data():
                                                                                   dtype=torch.float64)
 
 
-def _bn_worker(rank: int, world: int, port: int, out: str):
+def _bn_body(rank: int, world: int) -> dict:
     from latentlab.nets.global_bn import GlobalBatchNorm
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=world)
-    try:
-        x, w = _bn_data()
-        per = len(x) // world
-        xs = x[rank * per:(rank + 1) * per].clone().requires_grad_(True)
-        bn = GlobalBatchNorm(3, momentum=0.3).double()
-        with torch.no_grad():
-            bn.weight.uniform_(0.5, 1.5, generator=torch.Generator().manual_seed(3))
-        y = bn(xs)
-        (y * w[rank * per:(rank + 1) * per]).sum().backward()   # this process's part of the total loss
-        torch.save({"y": y.detach(), "dx": xs.grad, "dw": bn.weight.grad, "db": bn.bias.grad,
-                    "mean": bn.running_mean, "var": bn.running_var}, f"{out}.{rank}")
-        dist.barrier()
-    finally:
-        dist.destroy_process_group()
-    os._exit(0)
+    x, w = _bn_data()
+    per = len(x) // world
+    xs = x[rank * per:(rank + 1) * per].clone().requires_grad_(True)
+    bn = GlobalBatchNorm(3, momentum=0.3).double()
+    with torch.no_grad():
+        bn.weight.uniform_(0.5, 1.5, generator=torch.Generator().manual_seed(3))
+    y = bn(xs)
+    (y * w[rank * per:(rank + 1) * per]).sum().backward()       # this process's part of the total loss
+    return {"y": y.detach(), "dx": xs.grad, "dw": bn.weight.grad, "db": bn.bias.grad,
+            "mean": bn.running_mean, "var": bn.running_var}
 
 
 def test_global_batchnorm_across_processes_equals_batchnorm_on_the_whole_batch(tmp_path):
@@ -104,9 +103,7 @@ def test_global_batchnorm_across_processes_equals_batchnorm_on_the_whole_batch(t
         bn.weight.uniform_(0.5, 1.5, generator=torch.Generator().manual_seed(3))
     y = bn(x)
     (y * w).sum().backward()
-    out = str(tmp_path / "bn")
-    mp.start_processes(_bn_worker, args=(2, _free_port(), out), nprocs=2, join=True, start_method="spawn")
-    r = [torch.load(f"{out}.{k}", weights_only=True) for k in range(2)]
+    r = _spawn(_bn_body, str(tmp_path / "bn"))
     close = dict(atol=1e-10, rtol=1e-10)
     torch.testing.assert_close(torch.cat([r[0]["y"], r[1]["y"]]), y.detach(), **close)
     torch.testing.assert_close(torch.cat([r[0]["dx"], r[1]["dx"]]), x.grad, **close)

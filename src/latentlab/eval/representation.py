@@ -3,8 +3,9 @@
 Features come from ``method.encoder().forward_features`` (``layer="features"``, the representation the
 DINO table probes), from its last convolutional maps (``layer="maps"``: ``forward_maps`` average-pooled
 to at most ``MAPS_DIM`` values, the conv-layer probe of the pretext-task papers, e.g. Gidaris et al. 2018,
-Goyal et al. 2019) or from any module by its ``named_modules`` name (flattened), in eval mode on non-augmented uint8 images, cached per run directory, layer and
-checkpoint step (``features_<dataset>_<part>_<step>.pt``, ``maps_...`` for the maps).
+Goyal et al. 2019) or from any module by its ``named_modules`` name (flattened), in eval mode on
+non-augmented uint8 images, cached per run directory, layer and checkpoint step
+(``<layer>_<dataset>_<part>_<step>.pt``: ``features_...``, ``maps_...``).
 Splits: ``train`` = train minus a seeded validation split (``split_train_val``), ``val`` = that split,
 ``test`` = the test split.
 
@@ -91,7 +92,8 @@ def find_module(model: torch.nn.Module, layer: str) -> torch.nn.Module:
 def _run_to(enc: torch.nn.Module, x: torch.Tensor, grabbed: list) -> torch.Tensor:
     """The hooked module's output: run ``forward_features`` (enough for most layers), the full forward
     only if the hook did not fire (a classifier-head layer)."""
-    enc.forward_features(x) if hasattr(enc, "forward_features") else enc(x)
+    if hasattr(enc, "forward_features"):
+        enc.forward_features(x)
     if not grabbed:
         enc(x)
     return grabbed[0]

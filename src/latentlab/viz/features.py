@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ..errors import LatentlabError
-from ..eval.representation import find_module  # noqa: F401  (re-exported: the inspection commands use it)
+from ..eval.representation import extract, find_module  # noqa: F401  (find_module: re-exported for viz)
 
 
 def get_encoder(method) -> nn.Module:
@@ -30,9 +30,7 @@ def descriptors(method, images: torch.Tensor, layer: str | None = None, batch_si
     """uint8 (N, C, H, W) -> (N, F) float CPU descriptors of a run's encoder on its eval inputs:
     ``forward_features`` (the penultimate layer) by default, else ``eval.representation.extract``'s
     ``layer`` (``maps`` or any ``named_modules`` name, flattened)."""
-    from ..eval.representation import extract
-    return extract(get_encoder(method), images, lambda x: encoder_inputs(method, x), batch_size,
-                   layer=layer or "features")
+    return extract(get_encoder(method), images, method.prepare_eval, batch_size, layer=layer or "features")
 
 
 def pixels(images: torch.Tensor) -> torch.Tensor:
