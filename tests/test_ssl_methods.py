@@ -126,16 +126,40 @@ def test_moco_shuffle_bn_normalises_each_key_with_another_group_of_images():
         m.setup(make_fabric(cfg))
         x = m.prepare_images(m.train_set.images[:16])
         kb, kp = m.key_backbone, m.key_projector
-        torch.manual_seed(1)
-        perm = torch.randperm(16)                              # what the step draws (no augmentation)
+        perm = torch.randperm(16, generator=torch.Generator().manual_seed(cfg.seed * 1_000_003 + 5))  # step 5's
         with torch.no_grad():
             whole = kp(kb(x))
             halves = torch.cat([kp(kb(x[perm[:8]])), kp(kb(x[perm[8:]]))])[torch.argsort(perm)]
-        torch.manual_seed(1)
-        m.training_step({"x": m.train_set.images[:16], "i": torch.arange(16)}, 0)
+        m.training_step({"x": m.train_set.images[:16], "i": torch.arange(16)}, 5)
         keys[groups] = m.queue[:16].clone()
         ref = whole if groups == 1 else halves
         torch.testing.assert_close(keys[groups], torch.nn.functional.normalize(ref, dim=1))
     assert not torch.allclose(keys[1], keys[2], atol=1e-3)    # the groups' statistics differ from the batch's
     with pytest.raises(Exception, match="shuffle_bn"):
         _cfg("moco", shuffle_bn=3)                             # must divide the batch (16)
+    with pytest.raises(Exception, match="multiple of devices"):
+        _cfg("moco", shuffle_bn=2, devices=4)                  # each process encodes whole groups
+
+
+@pytest.mark.parametrize("method,teacher", [("byol", "target_backbone"), ("moco", "key_projector"),
+                                            ("dino", "teacher_head")])
+def test_teachers_follow_the_precision_setting(tmp_path, method, teacher):
+    """precision=64-true trains the online networks in float64; the EMA teachers (not trained by
+    gradients, so not set up by Fabric) must be converted too, or they would average float64 weights into
+    float32 and encode in float32. Parameter-free modules (the augmentation pipeline) stay untouched."""
+    cfg = _cfg(method, steps=2, precision="64-true", augment="none", eval_at_end=False, ckpt_every=0)
+    train(method, cfg, out=tmp_path / "r", verbose=False)
+    mods = load_checkpoint(tmp_path / "r" / "checkpoints" / "last.ckpt")["method"]["modules"]
+    dtypes = {k: {v.dtype for n, v in sd.items() if v.is_floating_point()} for k, sd in mods.items()}
+    assert dtypes["backbone"] == {torch.float64}
+    assert dtypes[teacher] == {torch.float64}, dtypes
+    m = get_method(method)(cfg)
+    m.setup(make_fabric(cfg))
+    x = m.prepare_images(m.train_set.images[:4])
+    assert getattr(m, teacher).__class__.__name__ == "_FabricModule" and m.view.__class__.__name__ == "Sequential"
+    with torch.no_grad():                                 # float32 in, float64 inside, float32 out
+        enc = m.target_backbone if method == "byol" else m.key_backbone if method == "moco" else m.teacher_backbone
+        ref = enc.module.double()(x.double())
+        out = enc(x)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, ref.float(), rtol=0, atol=0)

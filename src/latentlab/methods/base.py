@@ -44,6 +44,7 @@ class Method:
     generative: ClassVar[bool] = False
     trainable: ClassVar[tuple[str, ...]] = ()       # nn.Module attributes wrapped by Fabric (DDP)
     extra_state: ClassVar[tuple[str, ...]] = ()     # tensor attributes checkpointed as-is
+    global_bn: bool = True                          # under DDP, BatchNorm statistics span every process
 
     def __init__(self, cfg: TrainConfig):
         self.cfg = cfg
@@ -106,7 +107,7 @@ class Method:
         """Move networks to the device, wrap trainable ones (DDP), build optimizers."""
         self.fabric = fabric
         for name, mod in self.modules().items():
-            if fabric.world_size > 1:       # statistics over the global batch, as one process would see it
+            if fabric.world_size > 1 and self.global_bn:   # statistics over the global batch, as 1 process
                 mod = convert_global_bn(mod)
             if self.cfg.channels_last and any(isinstance(m, nn.Conv2d) for m in mod.modules()):
                 mod = mod.to(memory_format=torch.channels_last)
@@ -114,7 +115,9 @@ class Method:
                 mod = fabric.setup_module(mod)
                 if self.cfg.compile:
                     mod = torch.compile(mod, dynamic=False)
-            else:
+            elif any(True for _ in mod.parameters()):      # teachers, EMA generators: same precision as
+                mod = _with_precision(mod, fabric)          # the trained networks, but no DDP
+            else:                                           # parameter-free (augmentation pipelines)
                 mod = mod.to(fabric.device)
             setattr(self, name, mod)
         self.optimizers = {k: fabric.setup_optimizers(o) for k, o in self.configure_optimizers().items()}
@@ -165,6 +168,16 @@ class Method:
             self.optimizers[k].load_state_dict(sd)
         for k, sd in state["schedulers"].items():
             self.schedulers[k].load_state_dict(sd)
+
+
+def _with_precision(mod: nn.Module, fabric) -> nn.Module:
+    """A network that is not trained by gradients (an EMA teacher or generator) set up like the trained
+    ones without DDP: converted to the precision's dtype (``64-true``, ``bf16-true``), on the device, and
+    its ``forward`` run in the precision's context (autocast for ``*-mixed``), inputs cast to it."""
+    from lightning.fabric.wrappers import _FabricModule
+    precision = fabric.strategy.precision
+    mod = precision.convert_module(mod).to(fabric.device)
+    return _FabricModule(mod, fabric.strategy, original_module=mod)
 
 
 def _unwrap(m: nn.Module) -> nn.Module:

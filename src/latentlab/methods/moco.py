@@ -8,9 +8,12 @@ The queue and its pointer are checkpointed (exact resume). One change: BatchNorm
 share a large common component, v2's plain head starts with all queries nearly parallel (cosine
 0.9997) and short runs collapse (tests/test_ssl_methods.py shows it); BN centres them. BN statistics
 span the whole batch (across processes too: global BN, as MoCo v3). ``shuffle_bn=G`` is v1/v2's
-shuffling BN (Sec. 3.3), emulated in one process: queries and keys are encoded in G groups, each with
-its own BN statistics, and the keys' batch is shuffled first, so a query and its positive key are
-normalised with statistics of different images (v2's 8 GPUs: ``shuffle_bn=8``).
+shuffling BN (Sec. 3.3): queries and keys are encoded in G groups, each with its own BN statistics, and
+the keys of the whole batch are shuffled first, so a query and its positive key are normalised with
+statistics of different images (v2's 8 GPUs: ``shuffle_bn=8``). One process emulates the G groups;
+under DDP each of the W processes encodes G / W groups, the key shuffle spans every process (a
+permutation drawn from ``seed`` and the step, the same on all ranks), and the result equals one
+process with G groups.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ class MoCoConfig(SSLConfig):
         super().check()
         require(self.batch_size % self.shuffle_bn == 0, "shuffle_bn", self.shuffle_bn,
                 f"must divide batch_size={self.batch_size}")
+        require(self.shuffle_bn == 1 or self.shuffle_bn % self.devices == 0, "shuffle_bn", self.shuffle_bn,
+                f"must be a multiple of devices={self.devices} (each process encodes shuffle_bn / devices groups)")
 
 
 @register_method
@@ -59,23 +64,34 @@ class MoCo(SSLMethod):
         g = torch.Generator().manual_seed(cfg.seed)
         self.queue = F.normalize(torch.randn(cfg.queue_size, cfg.proj_dim, generator=g), dim=1)  # (K, D)
         self.queue_ptr = torch.zeros((), dtype=torch.long)
+        self.global_bn = cfg.shuffle_bn == 1          # shuffling BN keeps each group's statistics local
 
     def training_step(self, batch, step):
         xq, xk = self.views(batch["x"])
-        g = self.cfg.shuffle_bn
+        g = self.cfg.shuffle_bn // self.fabric.world_size if self.cfg.shuffle_bn > 1 else 1  # groups here
         q = F.normalize(self.grouped(self.projector, self.backbone, xq, g), dim=1)   # (B, D)
         with torch.no_grad():
             ema_update(self.key_backbone, self.backbone, self.cfg.momentum)
             ema_update(self.key_projector, self.projector, self.cfg.momentum)
-            perm = torch.randperm(len(xk), device=xk.device) if g > 1 else None   # shuffle the keys' groups
-            k = self.grouped(self.key_projector, self.key_backbone, xk if perm is None else xk[perm], g)
-            if perm is not None:
-                k = torch.empty_like(k).index_copy_(0, perm, k)                      # back to the query order
-            k = F.normalize(k, dim=1)                                                # (B, D)
+            k = F.normalize(self.shuffled_keys(xk, g, step), dim=1)                  # (B, D)
         loss = info_nce(q, k, self.queue.clone(), self.cfg.temperature)
         self.optimize("model", loss)
         self._enqueue(gather_all(k))
         return {"loss": loss.item(), **self.monitor(step)}
+
+    def shuffled_keys(self, xk: torch.Tensor, groups: int, step: int) -> torch.Tensor:
+        """Keys of this process's views (B, D), encoded in ``groups`` groups drawn from a shuffle of the
+        views of every process (MoCo Sec. 3.3: gather, shuffle, encode, gather, unshuffle)."""
+        if self.cfg.shuffle_bn == 1:
+            return self.key_projector(self.key_backbone(xk))
+        rank, world = self.fabric.global_rank, self.fabric.world_size
+        x_all = gather_all(xk)                                                       # (W*B, C, H, W)
+        gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + step)        # same on every rank
+        perm = torch.randperm(len(x_all), generator=gen).to(xk.device)
+        mine = perm.view(world, -1)[rank]                                            # views this rank encodes
+        k_all = gather_all(self.grouped(self.key_projector, self.key_backbone, x_all[mine], groups))
+        k_all = torch.empty_like(k_all).index_copy_(0, perm, k_all)                  # unshuffle
+        return k_all.view(world, len(xk), -1)[rank]                                  # this rank's queries' keys
 
     @staticmethod
     def grouped(head, encoder, x: torch.Tensor, groups: int) -> torch.Tensor:
