@@ -200,13 +200,16 @@ SSL_DDP = ["dataset=digits", "batch_size=32", "augment=none", "knn_every=0", "lo
 
 
 @pytest.mark.parametrize("method,extra", [("simclr", []), ("moco", ["head_bn=false", "queue_size=64"]),
-                                          ("moco", ["queue_size=64", "shuffle_bn=4"])])
+                                          ("moco", ["queue_size=64", "shuffle_bn=4"]),
+                                          ("npid", ["num_negatives=64"])])
 def test_ssl_training_under_ddp_equals_one_process(tmp_path, method, extra):
     """Whole SSL runs, not just the loss: 2 gloo processes with half the batch each train the same
     weights as 1 process on the full batch (SimCLR gathers its negatives with gradients and its head's
     BatchNorm is global; MoCo enqueues the keys of every process, and every rank starts from the same
     key encoder and queue; with shuffle_bn=4 each process encodes 2 of the 4 groups and the keys are
-    shuffled across processes). Views are un-augmented so both runs see the same pixels."""
+    shuffled across processes; NPID draws the same bank negatives on every rank, estimates Z over every
+    process and updates its bank with every process's embeddings). Views are un-augmented so both runs
+    see the same pixels."""
     one, two = _ddp_pair(tmp_path, method, [*SSL_DDP, "steps=4", "precision=64-true", *extra])
     if method == "simclr":  # its logged loss is the global-batch loss on every rank (MoCo's is rank 0's half)
         l1, l2 = ([r[1]["loss"] for r in _losses(d)] for d in (one, two))
@@ -218,9 +221,10 @@ def test_ssl_training_under_ddp_equals_one_process(tmp_path, method, extra):
     for k in a:
         if not (local and k.endswith(("running_mean", "running_var", "num_batches_tracked"))):
             torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5, msg=k)
-    if method == "moco":
-        q1, q2 = (load_checkpoint(d / "checkpoints" / "last.ckpt")["method"]["extra"]["queue"] for d in (one, two))
-        torch.testing.assert_close(q2, q1, rtol=1e-4, atol=1e-6)
+    if method in ("moco", "npid"):
+        e1, e2 = (load_checkpoint(d / "checkpoints" / "last.ckpt")["method"]["extra"] for d in (one, two))
+        for k in e1:                                                  # queue; bank and log Z
+            torch.testing.assert_close(e2[k], e1[k], rtol=1e-4, atol=1e-6, msg=k)
 
 
 @pytest.mark.parametrize("method,extra,state", [

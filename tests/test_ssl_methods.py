@@ -9,6 +9,7 @@ from latentlab.config import resolve_config
 from latentlab.engine import make_fabric, train
 from latentlab.engine.checkpoint import load_checkpoint
 from latentlab.methods import METHODS, get_method
+from latentlab.methods._ssl import shared_generator
 
 from helpers import assert_same_weights, weights
 
@@ -126,7 +127,7 @@ def test_moco_shuffle_bn_normalises_each_key_with_another_group_of_images():
         m.setup(make_fabric(cfg))
         x = m.prepare_images(m.train_set.images[:16])
         kb, kp = m.key_backbone, m.key_projector
-        perm = torch.randperm(16, generator=torch.Generator().manual_seed(cfg.seed * 1_000_003 + 5))  # step 5's
+        perm = torch.randperm(16, generator=shared_generator(cfg.seed, 5))   # step 5's shuffle
         with torch.no_grad():
             whole = kp(kb(x))
             halves = torch.cat([kp(kb(x[perm[:8]])), kp(kb(x[perm[8:]]))])[torch.argsort(perm)]

@@ -156,9 +156,16 @@ class MemoryBank:
         bank[idx] = F.normalize(momentum * bank[idx] + (1 - momentum) * F.normalize(v.detach(), dim=1), dim=1)
 
     @staticmethod
-    def negatives(bank: torch.Tensor, k: int) -> torch.Tensor:
+    def negatives(bank: torch.Tensor, k: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """K rows drawn uniformly (with replacement) from the bank: (K, D)."""
-        return bank[torch.randint(len(bank), (k,), device=bank.device)]
+        return bank[torch.randint(len(bank), (k,), generator=generator).to(bank.device)]
+
+
+def shared_generator(seed: int, step: int) -> torch.Generator:
+    """A CPU generator that is the same on every process at this step. Draws that must agree across
+    processes (MoCo's key shuffle, the bank's negatives) come from it, so W processes equal one, and
+    resume is exact without saving it."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + step)
 
 
 def gather_all(x: torch.Tensor) -> torch.Tensor:

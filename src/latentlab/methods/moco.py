@@ -11,9 +11,8 @@ span the whole batch (across processes too: global BN, as MoCo v3). ``shuffle_bn
 shuffling BN (Sec. 3.3): queries and keys are encoded in G groups, each with its own BN statistics, and
 the keys of the whole batch are shuffled first, so a query and its positive key are normalised with
 statistics of different images (v2's 8 GPUs: ``shuffle_bn=8``). One process emulates the G groups;
-under DDP each of the W processes encodes G / W groups, the key shuffle spans every process (a
-permutation drawn from ``seed`` and the step, the same on all ranks), and the result equals one
-process with G groups.
+under DDP each of the W processes encodes G / W groups, the key shuffle spans every process (one
+permutation per step, the same on all ranks), and the result equals one process with G groups.
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ import torch.nn.functional as F
 from ..config import param, require
 from ..losses import info_nce
 from ..nets.heads import ProjectionHead
-from ._ssl import SSLConfig, SSLMethod, ema_update, frozen_copy, gather_all
+from ._ssl import SSLConfig, SSLMethod, ema_update, frozen_copy, gather_all, shared_generator
 from .base import register_method
 
 
@@ -86,8 +85,7 @@ class MoCo(SSLMethod):
             return self.key_projector(self.key_backbone(xk))
         rank, world = self.fabric.global_rank, self.fabric.world_size
         x_all = gather_all(xk)                                                       # (W*B, C, H, W)
-        gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + step)        # same on every rank
-        perm = torch.randperm(len(x_all), generator=gen).to(xk.device)
+        perm = torch.randperm(len(x_all), generator=shared_generator(self.cfg.seed, step)).to(xk.device)
         mine = perm.view(world, -1)[rank]                                            # views this rank encodes
         k_all = gather_all(self.grouped(self.key_projector, self.key_backbone, x_all[mine], groups))
         k_all = torch.empty_like(k_all).index_copy_(0, perm, k_all)                  # unshuffle

@@ -13,6 +13,7 @@ starts with all embeddings nearly parallel (cosine 0.99) and short runs collapse
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -21,7 +22,7 @@ from torch import nn
 
 from ..config import param
 from ..losses import info_nce, nce_log_normaliser, nce_loss
-from ._ssl import MemoryBank, SSLConfig, SSLMethod, gather_all
+from ._ssl import MemoryBank, SSLConfig, SSLMethod, gather_all, shared_generator
 from .base import register_method
 
 
@@ -31,9 +32,10 @@ def bank_loss(method, query, positive, negatives) -> torch.Tensor:
     if c.loss == "infonce":
         return info_nce(query, positive, negatives, c.temperature)
     n = len(method.bank)
-    if not torch.isfinite(method.log_z):       # first step: log Z = log(n E[exp(s / tau)]), all processes' mean
-        est = nce_log_normaliser(query, positive, negatives, n, c.temperature)
-        method.log_z.fill_(gather_all(torch.tensor([est], device=query.device)).mean().item())
+    if not torch.isfinite(method.log_z):       # first step: log Z = log(n E[exp(s / tau)]), E over all processes
+        est = gather_all(torch.tensor([nce_log_normaliser(query, positive, negatives, n, c.temperature)],
+                                      dtype=torch.float64, device=query.device))          # (W,) equal batches
+        method.log_z.fill_((torch.logsumexp(est, 0) - math.log(len(est))).item())
     return nce_loss(query, positive, negatives, n, method.log_z.item(), c.temperature)
 
 
@@ -71,7 +73,7 @@ class NPID(SSLMethod):
         (x,) = self.views(batch["x"], self.view)
         idx = batch["i"].to(self.device)
         v = F.normalize(self.projector(self.backbone(x)), dim=1)                # (B, D)
-        negatives = MemoryBank.negatives(self.bank, c.num_negatives)              # (K, D)
+        negatives = MemoryBank.negatives(self.bank, c.num_negatives, shared_generator(c.seed, step))  # (K, D)
         loss = bank_loss(self, v, self.bank[idx].clone(), negatives)
         self.optimize("model", loss)
         MemoryBank.update(self.bank, gather_all(idx), gather_all(v.detach()), c.bank_momentum)

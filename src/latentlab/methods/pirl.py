@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import param
-from ._ssl import MemoryBank, SSLConfig, SSLMethod, gather_all, patch_grid
+from ._ssl import MemoryBank, SSLConfig, SSLMethod, gather_all, patch_grid, shared_generator
 from .npid import _linear, bank_loss
 from .base import register_method
 
@@ -64,7 +64,7 @@ class PIRL(SSLMethod):
         vi = F.normalize(self.f_head(feats[:b]), dim=1)                           # (B, d)
         vt = F.normalize(self.g_head(self.tile_head(feats[b:]).view(b, -1)), dim=1)  # (B, d)
         m = self.bank[idx].clone()
-        neg = MemoryBank.negatives(self.bank, c.num_negatives)
+        neg = MemoryBank.negatives(self.bank, c.num_negatives, shared_generator(c.seed, step))   # same on all ranks
         loss = c.lambd * bank_loss(self, vt, m, neg) + (1 - c.lambd) * bank_loss(self, vi, m, neg)
         self.optimize("model", loss)
         MemoryBank.update(self.bank, gather_all(idx), gather_all(vi.detach()), c.bank_momentum)
