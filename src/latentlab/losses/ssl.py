@@ -22,8 +22,9 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
+
+from ..distributed import world_size
 
 
 def _check_2d(name: str, t: torch.Tensor) -> None:
@@ -43,7 +44,7 @@ def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
     processes, so when every process computes the same global loss, DDP's gradient averaging yields
     exactly the 1-process gradient of the loss on the concatenated batch.
     """
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+    if world_size() == 1:
         return x
     from torch.distributed.nn.functional import all_gather
     return torch.cat(all_gather(x.contiguous()), 0)

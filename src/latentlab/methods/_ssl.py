@@ -25,6 +25,7 @@ from .. import nets
 from ..config import TrainConfig, param, require
 from ..data import augment as aug
 from ..data import load_dataset
+from ..distributed import world_size
 from ..engine.batches import ShuffledBatches
 from .base import EvalResult, Method, unwrap
 
@@ -171,9 +172,9 @@ def shared_generator(seed: int, step: int) -> torch.Generator:
 def gather_all(x: torch.Tensor) -> torch.Tensor:
     """Concatenate a tensor from every process (no gradient) — for queue/bank updates under DDP."""
     import torch.distributed as dist
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+    if world_size() == 1:
         return x
-    out = [torch.empty_like(x) for _ in range(dist.get_world_size())]
+    out = [torch.empty_like(x) for _ in range(world_size())]
     dist.all_gather(out, x.contiguous())
     return torch.cat(out, 0)
 

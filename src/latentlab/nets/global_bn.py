@@ -18,9 +18,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-
-def _world() -> int:
-    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+from ..distributed import world_size
 
 
 class AllReduceSum(torch.autograd.Function):
@@ -48,7 +46,7 @@ class GlobalBatchNorm(_BatchNorm):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check_input_dim(x)
-        if not self.training or _world() == 1:
+        if not self.training or world_size() == 1:
             return super().forward(x)
         dims = [0] + list(range(2, x.dim()))
         xf = x if x.dtype in (torch.float32, torch.float64) else x.float()   # half inputs: stats in fp32
