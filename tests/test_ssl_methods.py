@@ -164,3 +164,42 @@ def test_teachers_follow_the_precision_setting(tmp_path, method, teacher):
         out = enc(x)
     assert out.dtype == torch.float32
     torch.testing.assert_close(out, ref.float(), rtol=0, atol=0)
+
+
+def test_randbit_bits_are_a_label_free_hash_of_the_pixels():
+    from latentlab.data import load_dataset
+    from latentlab.data.randbit import image_bits, with_bits
+    ds = load_dataset("digits", "train")
+    b = image_bits(ds.images, 6)                                       # (N, 6) in {0, 1}
+    assert b.shape == (len(ds), 6) and set(b.unique().tolist()) <= {0.0, 1.0}
+    assert torch.equal(image_bits(ds.images[100:110], 6), b[100:110])  # per image, not per batch
+    assert (b.mean(0) - 0.5).abs().max() < 0.05                        # each bit fair
+    for c in range(10):                                                # and unrelated to the digit
+        assert (b[ds.labels == c].mean(0) - 0.5).abs().max() < 0.15, c
+    ints = (b * 2 ** torch.arange(6)).sum(1)
+    assert ints.unique().numel() == 64
+    x = torch.rand(3, 1, 5, 5)
+    y = with_bits(x, b[:3])
+    assert y.shape == (3, 7, 5, 5) and torch.equal(y[:, :1], x)
+    assert torch.equal(y[:, 1:], b[:3, :, None, None].expand(3, 6, 5, 5))
+    with pytest.raises(ValueError, match="uint8"):
+        image_bits(x, 2)
+
+
+def test_simclr_randbit_views_share_constant_bit_channels(tmp_path):
+    from latentlab.data.randbit import image_bits
+    from latentlab.engine import load_run
+    cfg = _cfg("simclr", randbit=3, steps=3, eval_at_end=False, ckpt_every=0)
+    m = get_method("simclr")(cfg)
+    m.setup(make_fabric(cfg))
+    x = m.train_set.images[:8]
+    v1, v2 = m.views(x)
+    assert v1.shape == (8, 4, 8, 8)
+    bits = image_bits(x, 3)[:, :, None, None].expand(8, 3, 8, 8)
+    assert torch.equal(v1[:, 1:], bits) and torch.equal(v2[:, 1:], bits)   # shared by both views
+    assert not torch.equal(v1[:, :1], v2[:, :1])                           # the image part is augmented
+    assert torch.equal(m.prepare_eval(x)[:, 1:], bits)
+    assert m.images()["views"].shape[1] == 1                               # pictures show the image only
+    train("simclr", cfg, out=tmp_path / "r", verbose=False)
+    run = load_run(tmp_path / "r")                                         # the 4-channel encoder reloads
+    assert run.encoder().forward_features(run.prepare_eval(x)).shape == (8, 32)

@@ -64,9 +64,9 @@ class SSLMethod(Method):
         self.backbone = self.make_backbone()
         self.view = aug.build(cfg.augment, self.img_shape[1:], self.img_shape[0])
 
-    def make_backbone(self) -> nn.Module:
+    def make_backbone(self, extra_chans: int = 0) -> nn.Module:
         c, h, _ = self.img_shape
-        return nets.create(self.cfg.net, in_chans=c, img_size=h, num_classes=0, width=self.cfg.width,
+        return nets.create(self.cfg.net, in_chans=c + extra_chans, img_size=h, num_classes=0, width=self.cfg.width,
                            num_features=self.cfg.num_features)
 
     @property
@@ -101,8 +101,8 @@ class SSLMethod(Method):
         enc = unwrap(self.backbone)
         n = min(c.knn_samples, len(self.train_set))
         m = min(max(c.knn_samples // 2, 1), len(self.val_set))
-        ftr = extract(enc, self.train_set.images[:n], self.prepare_images)
-        fva = extract(enc, self.val_set.images[:m], self.prepare_images)
+        ftr = extract(enc, self.train_set.images[:n], self.prepare_eval)
+        fva = extract(enc, self.val_set.images[:m], self.prepare_eval)
         pred = knn_predict(ftr, self.train_set.labels[:n], fva, self.train_set.num_classes)
         return {"knn_acc": (pred == self.val_set.labels[:m]).float().mean().item()}
 
@@ -115,8 +115,8 @@ class SSLMethod(Method):
         return linear(self) if protocol == "linear" else knn(self)
 
     def images(self):
-        x = self.train_set.images[:8]
-        return {"views": torch.cat([self.prepare_images(x).float(), *self.views(x)], 0).cpu()}
+        x, c = self.train_set.images[:8], self.img_shape[0]
+        return {"views": torch.cat([self.prepare_images(x).float(), *(v[:, :c] for v in self.views(x))], 0).cpu()}
 
 
 # -- momentum teachers --------------------------------------------------------------------------
