@@ -104,3 +104,24 @@ def save_json(name: str, obj) -> None:
         return
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(obj, indent=2, default=str) + "\n")
+
+
+def line_plot(name: str, title: str, xlabel: str, ylabel: str, series, log2_x: bool = False) -> Path:
+    """Save ``series`` [(label, fmt, xs, ys, yerr or None)] as benchmarks/results/<name>.png; returns the path."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for label, fmt, xs, ys, yerr in series:
+        ax.errorbar(xs, ys, yerr=yerr, fmt=fmt, capsize=3 if yerr is not None else 0, label=label)
+    if log2_x:
+        ax.set_xscale("log", base=2)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

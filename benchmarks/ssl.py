@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from .common import OUT, RESULTS, save_json, section, table, train_run
+from .common import OUT, line_plot, save_json, section, table, train_run
 
 METHODS = ["simclr", "moco", "byol", "barlow_twins", "rotnet", "npid", "dino", "s4l", "jigsaw", "context",
            "deepcluster", "pirl", "temporal_order"]
@@ -75,27 +75,14 @@ def _one(method: str, dataset: str, seconds: float, max_train: int, max_val: int
 
 
 def _k_experiment(seconds: float, ks, max_train: int, max_val: int) -> tuple[list, Path]:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     rows = []
     for k in ks:
         r = _one("moco", "mnist", seconds, max_train, max_val, tag=f"-K{k}", queue_size=k, momentum=0.99)
         rows.append({"K": k, **r})
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.plot(ks, [100 * r["linear"] for r in rows], "o-", label="linear probe")
-    ax.plot(ks, [100 * r["knn"] for r in rows], "s-", label="k-NN (k=20, T=0.07)")
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("K, negatives in the MoCo queue")
-    ax.set_ylabel("MNIST test accuracy (%)")
-    ax.set_title(f"MoCo v2, ConvNet, {seconds:g} s CPU each")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / "ssl_K.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    path = line_plot("ssl_K", f"MoCo v2, ConvNet, {seconds:g} s CPU each", "K, negatives in the MoCo queue",
+                     "MNIST test accuracy (%)",
+                     [("linear probe", "o-", ks, [100 * r["linear"] for r in rows], None),
+                      ("k-NN (k=20, T=0.07)", "s-", ks, [100 * r["knn"] for r in rows], None)], log2_x=True)
     return rows, path
 
 

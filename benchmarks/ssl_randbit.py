@@ -12,7 +12,7 @@ import statistics
 
 import torch
 
-from .common import RESULTS, save_json, section, table
+from .common import line_plot, save_json, section, table
 from .ssl import _one, _pm
 
 BITS = (0, 1, 2, 4, 8)
@@ -43,42 +43,31 @@ def run(quick: bool = False) -> str:
                   "MNIST linear, untrained", "linear gained by training"], rows)
     if plot:
         body += f"\n\n![linear and k-NN accuracy against the number of shared bits]({plot})"
-    notes = (f"SimCLR (ConvNet width 32, 128-d features, batch 256, tau 0.5, Adam 1e-3, `digits` views), {secs:g} s "
-             "of training per run, single process, 1 thread; n extra constant input channels carry a hash-derived "
-             "n-bit integer that both views of an image share and that carries no label information "
+    notes = (f"SimCLR (ConvNet width 32, 128-d features, batch 256, tau 0.5, Adam 1e-3, `digits` views), {secs:g} s"
+             " of training per run, single process, 1 thread; n extra constant input channels carry a hash-derived"
+             " n-bit integer that both views of an image share and that carries no label information "
              "(`data/randbit.py`); the probes see the same channels. 'untrained' is the same encoder and channels "
              "before training (lr 1e-12): a random network mixes the constant bit channels into every feature, "
-             "which costs accuracy before any learning, so the effect of training is the last column. Probes as in the ssl suite (linear on "
-             f"standardised features, weight decay chosen on {max_val} validation images, last iterate on the full "
-             f"test set; k-NN k = 20, T = 0.07; {max_train} train images). Cells: mean ± sample sd over the "
-             "training seeds. Published anchor (Chen, Luo & Li 2021, *Intriguing properties of contrastive "
-             "losses*, Sec. 4, RandBit on CIFAR-10 and ImageNet with ResNets): a few shared bits cut linear "
-             "accuracy sharply, and more bits cut it further; their numbers are in their figure, not quoted here.")
+             "which costs accuracy before any learning, so the effect of training is the last column. Probes as in"
+             f" the ssl suite (linear on standardised features, weight decay chosen on {max_val} validation images,"
+             f" last iterate on the full test set; k-NN k = 20, T = 0.07; {max_train} train images). Cells: mean ± "
+             "sample sd over the training seeds. Published anchor (Chen, Luo & Li 2021, *Intriguing properties of "
+             "contrastive losses*, Sec. 4, RandBit on CIFAR-10 and ImageNet with ResNets): a few shared bits cut "
+             "linear accuracy sharply, and more bits cut it further; their numbers are in their figure, not quoted"
+             " here.")
     return section("Feature suppression: SimCLR with n shared random bits (RandBit)",
                    "PYTHONPATH=src:. python -m benchmarks.run ssl_randbit",
                    f"{secs:g} s of training per run (CPU)", ", ".join(map(str, seeds)), body, notes)
 
 
 def _plot(raw: list[dict], secs: float) -> str:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     bits = sorted({r["bits"] for r in raw})
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    series = (("linear probe", "o-", lambda r: r["linear"]), ("k-NN (k=20, T=0.07)", "s-", lambda r: r["knn"]),
-              ("linear probe, untrained", "^--", lambda r: r["untrained"]["linear"]))
-    for label, mark, get in series:
-        m = [100 * statistics.mean(get(r) for r in raw if r["bits"] == b) for b in bits]
-        sd = [100 * statistics.pstdev([get(r) for r in raw if r["bits"] == b]) for b in bits]
-        ax.errorbar(bits, m, yerr=sd, fmt=mark, capsize=3, label=label)
-    ax.set_xlabel("n, random bits shared by both views")
-    ax.set_ylabel("MNIST test accuracy (%)")
-    ax.set_title(f"SimCLR + RandBit, ConvNet, {secs:g} s CPU each")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / "ssl_randbit.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    series = []
+    for label, fmt, get in (("linear probe", "o-", lambda r: r["linear"]),
+                            ("k-NN (k=20, T=0.07)", "s-", lambda r: r["knn"]),
+                            ("linear probe, untrained", "^--", lambda r: r["untrained"]["linear"])):
+        vals = [[100 * get(r) for r in raw if r["bits"] == b] for b in bits]
+        series.append((label, fmt, bits, [statistics.mean(v) for v in vals], [statistics.pstdev(v) for v in vals]))
+    line_plot("ssl_randbit", f"SimCLR + RandBit, ConvNet, {secs:g} s CPU each",
+              "n, random bits shared by both views", "MNIST test accuracy (%)", series)
     return "benchmarks/results/ssl_randbit.png"
