@@ -46,15 +46,17 @@ class SimCLR(SSLMethod):
         return super().make_backbone(extra_chans + self.cfg.randbit)
 
     def views(self, x_uint8, *pipes):
+        views = super().views(x_uint8, *pipes)
+        if not self.cfg.randbit:
+            return views
         bits = image_bits(x_uint8, self.cfg.randbit)                          # (B, n): the same for every view
-        return [self._with_bits(v, bits) for v in super().views(x_uint8, *pipes)]
+        return [self._with_bits(v, bits) for v in views]
 
     def prepare_eval(self, x):
-        return self._with_bits(super().prepare_eval(x), image_bits(x, self.cfg.randbit))
+        x_eval = super().prepare_eval(x)
+        return self._with_bits(x_eval, image_bits(x, self.cfg.randbit)) if self.cfg.randbit else x_eval
 
     def _with_bits(self, x, bits):                                          # (B, C, H, W) -> (B, C + n, H, W)
-        if not self.cfg.randbit:
-            return x
         x = with_bits(x, bits)
         return x.contiguous(memory_format=torch.channels_last) if self.cfg.channels_last else x
 
