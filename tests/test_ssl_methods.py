@@ -186,11 +186,12 @@ def test_randbit_bits_are_a_label_free_hash_of_the_pixels():
         image_bits(x, 2)
 
 
-def test_simclr_randbit_views_share_constant_bit_channels(tmp_path):
+@pytest.mark.parametrize("method", ["simclr", "rotnet"])
+def test_randbit_views_share_constant_bit_channels(tmp_path, method):
     from latentlab.data.randbit import image_bits
     from latentlab.engine import load_run
-    cfg = _cfg("simclr", randbit=3, steps=3, eval_at_end=False, ckpt_every=0)
-    m = get_method("simclr")(cfg)
+    cfg = _cfg(method, randbit=3, steps=3, eval_at_end=False, ckpt_every=0)
+    m = get_method(method)(cfg)
     m.setup(make_fabric(cfg))
     x = m.train_set.images[:8]
     v1, v2 = m.views(x)
@@ -200,6 +201,6 @@ def test_simclr_randbit_views_share_constant_bit_channels(tmp_path):
     assert not torch.equal(v1[:, :1], v2[:, :1])                           # the image part is augmented
     assert torch.equal(m.prepare_eval(x)[:, 1:], bits)
     assert m.images()["views"].shape[1] == 1                               # pictures show the image only
-    train("simclr", cfg, out=tmp_path / "r", verbose=False)
+    train(method, cfg, out=tmp_path / "r", verbose=False)
     run = load_run(tmp_path / "r")                                         # the 4-channel encoder reloads
     assert run.encoder().forward_features(run.prepare_eval(x)).shape == (8, 32)

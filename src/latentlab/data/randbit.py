@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import torch
 
+RANDBIT_HELP = ("RandBit: n constant input channels spelling a random n-bit integer per image, the same "
+                "in every view (0: off)")
 _WEIGHTS: dict[int, torch.Tensor] = {}
 
 

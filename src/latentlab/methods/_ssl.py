@@ -25,6 +25,7 @@ from .. import nets
 from ..config import TrainConfig, param, require
 from ..data import augment as aug
 from ..data import load_dataset
+from ..data.randbit import image_bits, with_bits
 from ..distributed import world_size
 from ..engine.batches import ShuffledBatches
 from .base import EvalResult, Method, unwrap
@@ -64,10 +65,15 @@ class SSLMethod(Method):
         self.backbone = self.make_backbone()
         self.view = aug.build(cfg.augment, self.img_shape[1:], self.img_shape[0])
 
-    def make_backbone(self, extra_chans: int = 0) -> nn.Module:
+    def make_backbone(self) -> nn.Module:
         c, h, _ = self.img_shape
-        return nets.create(self.cfg.net, in_chans=c + extra_chans, img_size=h, num_classes=0, width=self.cfg.width,
-                           num_features=self.cfg.num_features)
+        return nets.create(self.cfg.net, in_chans=c + self.randbit, img_size=h, num_classes=0,
+                           width=self.cfg.width, num_features=self.cfg.num_features)
+
+    @property
+    def randbit(self) -> int:
+        """RandBit channels (``data/randbit.py``) for methods whose config has ``randbit``; else 0."""
+        return getattr(self.cfg, "randbit", 0)
 
     @property
     def feat_dim(self) -> int:
@@ -80,9 +86,22 @@ class SSLMethod(Method):
                                self.cfg.batch_size, self.cfg.seed, rank, world)
 
     def views(self, x_uint8: torch.Tensor, *pipes: nn.Module) -> list[torch.Tensor]:
-        """One augmented float view per pipeline (default: two views through ``self.view``)."""
+        """One augmented float view per pipeline (default: two views through ``self.view``); with
+        ``randbit=n`` every view of an image gets the same n bit channels after augmentation."""
         x = self.prepare_images(x_uint8)
-        return [aug.apply(p, x) for p in (pipes or (self.view, self.view))]
+        views = [aug.apply(p, x) for p in (pipes or (self.view, self.view))]
+        if not self.randbit:
+            return views
+        bits = image_bits(x_uint8, self.randbit)                               # (B, n)
+        return [self._with_bits(v, bits) for v in views]
+
+    def prepare_eval(self, x: torch.Tensor) -> torch.Tensor:
+        x_eval = super().prepare_eval(x)
+        return self._with_bits(x_eval, image_bits(x, self.randbit)) if self.randbit else x_eval
+
+    def _with_bits(self, x: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:   # (B, C + n, H, W)
+        x = with_bits(x, bits)
+        return x.contiguous(memory_format=torch.channels_last) if self.cfg.channels_last else x
 
     def configure_optimizers(self):
         params = [p for n in self.trainable for p in getattr(self, n).parameters() if p.requires_grad]

@@ -3,6 +3,8 @@
 Gidaris et al., "Unsupervised representation learning by predicting image rotations", ICLR 2018,
 https://arxiv.org/abs/1803.07728. All 4 rotated copies of every image go in the same batch (the
 paper's best variant, Sec. 3.2); a linear rotation classifier sits on the encoder's features.
+``randbit=n`` adds RandBit channels (``data/randbit.py``): they cannot tell a rotation, so unlike a
+contrastive objective this one gains nothing from them (``benchmarks/ssl_randbit.py``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..config import param
+from ..data.randbit import RANDBIT_HELP
 from ._ssl import SSLConfig, SSLMethod
 from .base import register_method
 
@@ -27,7 +31,7 @@ def rotate4(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 @dataclass
 class RotNetConfig(SSLConfig):
-    pass
+    randbit: int = param(0, ge=0, le=32, help=RANDBIT_HELP)
 
 
 @register_method

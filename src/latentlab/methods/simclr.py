@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from ..config import param
-from ..data.randbit import image_bits, with_bits
+from ..data.randbit import RANDBIT_HELP
 from ..losses import nt_xent
 from ..nets.heads import ProjectionHead
 from ._ssl import SSLConfig, SSLMethod
@@ -26,8 +26,7 @@ class SimCLRConfig(SSLConfig):
     temperature: float = param(0.5, gt=0, help="NT-Xent temperature tau (paper's CIFAR-10 setting, App. B.9)")
     proj_hidden: int = param(2048, ge=1, help="projection MLP hidden width (the ResNet-50 feature width)")
     proj_dim: int = param(128, ge=1, help="projection output dimension z")
-    randbit: int = param(0, ge=0, le=32, help="RandBit: n constant input channels spelling a random n-bit "
-                                             "integer per image, the same in both views (0: off)")
+    randbit: int = param(0, ge=0, le=32, help=RANDBIT_HELP)
 
 
 @register_method
@@ -41,24 +40,6 @@ class SimCLR(SSLMethod):
     def __init__(self, cfg: SimCLRConfig):
         super().__init__(cfg)
         self.projector = ProjectionHead(self.feat_dim, (cfg.proj_hidden,), cfg.proj_dim)
-
-    def make_backbone(self, extra_chans: int = 0):
-        return super().make_backbone(extra_chans + self.cfg.randbit)
-
-    def views(self, x_uint8, *pipes):
-        views = super().views(x_uint8, *pipes)
-        if not self.cfg.randbit:
-            return views
-        bits = image_bits(x_uint8, self.cfg.randbit)                          # (B, n): the same for every view
-        return [self._with_bits(v, bits) for v in views]
-
-    def prepare_eval(self, x):
-        x_eval = super().prepare_eval(x)
-        return self._with_bits(x_eval, image_bits(x, self.cfg.randbit)) if self.cfg.randbit else x_eval
-
-    def _with_bits(self, x, bits):                                          # (B, C, H, W) -> (B, C + n, H, W)
-        x = with_bits(x, bits)
-        return x.contiguous(memory_format=torch.channels_last) if self.cfg.channels_last else x
 
     def training_step(self, batch, step):
         x1, x2 = self.views(batch["x"])                                   # 2 x (B, C, H, W)
