@@ -32,7 +32,7 @@ def _input_image(m, a) -> tuple[torch.Tensor, str]:
 
 def cmd_activations(a) -> int:
     from ..viz import activations as act
-    from ..viz.features import encoder_inputs, get_encoder
+    from ..viz.features import get_encoder
     m = open_run(a.run_dir)
     enc = get_encoder(m)
     if a.top:
@@ -48,7 +48,7 @@ def cmd_activations(a) -> int:
         write_picture(make_grid(patches, nrow=a.k), a.out, a.run_dir, f"viz/top_{layer}", m.step)
         return 0
     x8, title = _input_image(m, a)
-    x = encoder_inputs(m, x8)
+    x = m.prepare_eval(x8)
     layers = [s for s in a.layer.split(",")] if a.layer else None
     acts = act.layer_activations(enc, x, layers)
     fig = act.activations_figure(x[0].cpu(), acts, a.max_maps, title)

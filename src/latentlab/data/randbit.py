@@ -36,8 +36,6 @@ def image_bits(x_uint8: torch.Tensor, n: int) -> torch.Tensor:
 
 def with_bits(x: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
     """(B, C, H, W) float images and (B, n) bits -> (B, C + n, H, W) with n constant channels appended."""
-    if bits.shape[1] == 0:
-        return x
     b, _, h, w = x.shape
     planes = bits.to(x.dtype)[:, :, None, None].expand(b, bits.shape[1], h, w)
     return torch.cat([x, planes], 1)

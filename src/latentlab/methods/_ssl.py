@@ -191,9 +191,10 @@ def shared_generator(seed: int, step: int) -> torch.Generator:
 def gather_all(x: torch.Tensor) -> torch.Tensor:
     """Concatenate a tensor from every process (no gradient) — for queue/bank updates under DDP."""
     import torch.distributed as dist
-    if world_size() == 1:
+    w = world_size()
+    if w == 1:
         return x
-    out = [torch.empty_like(x) for _ in range(world_size())]
+    out = [torch.empty_like(x) for _ in range(w)]
     dist.all_gather(out, x.contiguous())
     return torch.cat(out, 0)
 

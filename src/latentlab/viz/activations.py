@@ -14,7 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .features import encoder_inputs, find_module, get_encoder
+from ..eval.representation import find_module
+from .features import get_encoder
 from .grid import make_grid
 
 LAYER_TYPES = (nn.Conv2d, nn.Linear)
@@ -123,7 +124,7 @@ def top_patches(method, images: torch.Tensor, layer: str, units: list[int], k: i
     try:
         scores, where = [], []
         for i in range(0, len(images), batch_size):
-            a = unit_scores(enc, encoder_inputs(method, images[i:i + batch_size]), layer)
+            a = unit_scores(enc, method.prepare_eval(images[i:i + batch_size]), layer)
             if a.dim() == 4:
                 flat = a.flatten(2)                                     # (B, C, h*w)
                 v, p = flat.max(2)
@@ -142,7 +143,7 @@ def top_patches(method, images: torch.Tensor, layer: str, units: list[int], k: i
             v, idx = scores[:, u].topk(min(k, len(images)))
             top_scores.append(v)
             for n in idx.tolist():
-                x = encoder_inputs(method, images[n:n + 1])
+                x = method.prepare_eval(images[n:n + 1])
                 pos = None if w is None else divmod(int(where[n, u]), w)
                 y0, y1, x0, x1 = receptive_box(enc, x, layer, u, pos)
                 patch = x[:, :, y0:y1, x0:x1].detach().float().cpu()

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ..errors import LatentlabError
-from ..eval.representation import extract, find_module  # noqa: F401  (find_module: re-exported for viz)
+from ..eval.representation import extract
 
 
 def get_encoder(method) -> nn.Module:
@@ -16,13 +16,6 @@ def get_encoder(method) -> nn.Module:
         raise LatentlabError(f"method '{method.name}' has no encoder (encoder() returns None): "
                              "nothing to inspect")
     return unwrap(enc)
-
-
-def encoder_inputs(method, x_uint8: torch.Tensor) -> torch.Tensor:
-    """uint8 images -> the encoder's input: the method's ``prepare_eval`` (e.g. a centre crop) if it has
-    one, else ``prepare_images`` (float in [0, 1] on the device)."""
-    prep = method.prepare_eval
-    return prep(x_uint8)
 
 
 @torch.no_grad()
