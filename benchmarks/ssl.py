@@ -62,8 +62,9 @@ def _one(method: str, dataset: str, seconds: float, max_train: int, max_val: int
     kw = {"steps": 1_000_000, "batch_size": 256, **kw} if method == "supervised" else {"steps": 1_000_000, **kw}
     run_dir = OUT / "ssl" / f"{method}-{dataset}{tag}"  # tag: K-experiment / random-init runs get their own dir
     t0 = time.perf_counter()
-    res = train_run(method, run_dir, dataset=dataset, max_seconds=seconds, eval_at_end=False, image_every=0,
-                    ckpt_every=0, log_every=50, **({} if method == "supervised" else {"knn_every": 0}), **kw)
+    opts = dict(eval_at_end=False, image_every=0, ckpt_every=0, log_every=50,
+                **({} if method == "supervised" else {"knn_every": 0}))
+    res = train_run(method, run_dir, dataset=dataset, max_seconds=seconds, **{**opts, **kw})
     from latentlab.engine.run import load_run_config
     bs = load_run_config(run_dir)[1].batch_size
     row = {"steps": res.steps, "seconds": res.seconds, "im_s": res.steps * bs / res.seconds, "batch_size": bs}

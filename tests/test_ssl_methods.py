@@ -204,3 +204,43 @@ def test_randbit_views_share_constant_bit_channels(tmp_path, method):
     train(method, cfg, out=tmp_path / "r", verbose=False)
     run = load_run(tmp_path / "r")                                         # the 4-channel encoder reloads
     assert run.encoder().forward_features(run.prepare_eval(x)).shape == (8, 32)
+
+
+def test_rotnet_transform_set_labels_each_symmetry_of_the_square():
+    from latentlab.methods.rotnet import transform_set
+    x = torch.arange(2 * 3 * 5 * 5, dtype=torch.float32).reshape(2, 3, 5, 5)
+    xs, y = transform_set(x)                                             # the paper's 4 rotations
+    assert xs.shape == (8, 3, 5, 5) and y.tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
+    for k in range(4):
+        assert torch.equal(xs[2 * k:2 * k + 2], torch.rot90(x, k, dims=(2, 3)))
+    xs, y = transform_set(x, (0, 90, 180, 270), mirror=True)             # D4: 8 distinct copies
+    assert y.tolist() == [t for t in range(8) for _ in range(2)]
+    assert torch.equal(xs[2:4], x.flip(3)) and torch.equal(xs[6:8], torch.rot90(x, 1, dims=(2, 3)).flip(3))
+    assert len({tuple(c.flatten().tolist()) for c in xs[::2]}) == 8
+    xs, y = transform_set(x, (0,), mirror=True)                          # mirror prediction
+    assert torch.equal(xs, torch.cat([x, x.flip(3)])) and y.tolist() == [0, 0, 1, 1]
+    # 45 degrees, counter-clockwise as rot90: a blob 4 px right of the centre moves up and right by 4/sqrt(2)
+    r, c = torch.meshgrid(torch.arange(13.0), torch.arange(13.0), indexing="ij")
+    blob = torch.exp(-((r - 6) ** 2 + (c - 10) ** 2) / 2)[None, None]
+    xs, _ = transform_set(blob, (0, 45, 90, 135))
+    twice, _ = transform_set(xs[1:2], (45,))
+    com = lambda im: torch.stack([(im * r).sum() / im.sum(), (im * c).sum() / im.sum()])   # noqa: E731
+    d = 4 / 2 ** 0.5
+    for img, want in ((xs[1, 0], (6 - d, 6 + d)), (xs[2, 0], (2, 6)), (xs[3, 0], (6 - d, 6 - d)),
+                      (twice[0, 0], (2, 6))):
+        torch.testing.assert_close(com(img), torch.tensor(want, dtype=torch.float32), atol=0.1, rtol=0)
+
+
+def test_rotnet_angles_and_mirror_set_the_head_and_are_validated():
+    for angles, mirror, t in (([0, 180], False, 2), ([0, 45, 90, 135, 180, 225, 270, 315], False, 8),
+                              ([0], True, 2), ([0, 90, 180, 270], True, 8)):
+        cfg = _cfg("rotnet", angles=angles, mirror=mirror, eval_at_end=False)
+        m = get_method("rotnet")(cfg)
+        m.setup(make_fabric(cfg))
+        assert m.rot_head.out_features == t == m.num_transforms
+        out = m.training_step({"x": m.train_set.images[:16], "i": torch.arange(16)}, 0)
+        assert out["loss"] == out["loss"] and 0 <= out["rot_acc"] <= 1
+    for bad, match in ((dict(angles=[0]), "fewer than 2"), (dict(angles=[0, 0]), "repeat"),
+                       (dict(angles=[0, 30]), "not one of")):
+        with pytest.raises(Exception, match=match):
+            _cfg("rotnet", **bad)
