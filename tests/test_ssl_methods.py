@@ -244,3 +244,39 @@ def test_rotnet_angles_and_mirror_set_the_head_and_are_validated():
                        (dict(angles=[0, 30]), "not one of")):
         with pytest.raises(Exception, match=match):
             _cfg("rotnet", **bad)
+
+
+def test_npid_bank_init_encoder_fills_every_row_at_the_first_step_only():
+    import torch.nn.functional as F
+    runs = {}
+    for init in ("random", "encoder"):
+        torch.manual_seed(0)
+        cfg = _cfg("npid", bank_init=init, augment="none", eval_at_end=False)
+        m = get_method("npid")(cfg)
+        m.setup(make_fabric(cfg))
+        bank0 = m.bank.clone()
+        with torch.no_grad():                       # the reference: each chunk's embeddings, BN in train mode
+            ref = torch.cat([F.normalize(m.projector(m.backbone(m.prepare_eval(m.train_set.images[i:i + 16]))), dim=1)
+                             for i in range(0, len(m.bank), 16)])
+        for mod in (m.backbone, m.projector):         # the reference pass moved BN statistics: reset them
+            for mm in mod.modules():
+                if isinstance(mm, torch.nn.BatchNorm1d | torch.nn.BatchNorm2d):
+                    mm.reset_running_stats()
+        i = torch.arange(16) + 32
+        m.training_step({"x": m.train_set.images[i], "i": i}, 0)
+        rest = torch.ones(len(m.bank), dtype=torch.bool)
+        rest[i] = False
+        runs[init] = (m, bank0, ref, rest)
+    m, bank0, ref, rest = runs["random"]
+    assert torch.equal(m.bank[rest], bank0[rest])                      # the paper: random rows stay
+    m, bank0, ref, rest = runs["encoder"]
+    torch.testing.assert_close(m.bank[rest], ref[rest], atol=1e-5, rtol=0)
+    assert (F.cosine_similarity(bank0, ref) < 0.5).all()
+    # the fill leaves the running statistics as a plain step leaves them
+    for a, b in zip(runs["random"][0].backbone.buffers(), m.backbone.buffers()):
+        torch.testing.assert_close(a, b)
+    before = m.bank.clone()
+    m.training_step({"x": m.train_set.images[:16], "i": torch.arange(16)}, 1)
+    assert torch.equal(m.bank[16:], before[16:])                        # no refill after the first step
+    with pytest.raises(Exception, match="one process only"):
+        _cfg("npid", bank_init="encoder", devices=2)

@@ -9,6 +9,11 @@ negatives of an InfoNCE (softmax over 1 + K), the course's "memory bank" answer 
 better but hard". The bank and Z are checkpointed.
 BN after the projection (``head_bn``): on the ConvNet's post-ReLU features a plain linear projection
 starts with all embeddings nearly parallel (cosine 0.99) and short runs collapse (as for MoCo).
+``bank_init=encoder`` (not the paper's: it starts from random unit vectors) fills the bank at the first
+step with the untrained encoder's embeddings of the un-augmented train images, so that the positives are
+real embeddings from the start; the fill runs inside the first step, so it counts in a time budget.
+Under a short budget most images are never revisited and every positive is a random vector otherwise
+(docs/ssl.md, ``benchmarks/ssl_npid.py``). One process only, for now.
 """
 
 from __future__ import annotations
@@ -20,10 +25,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import param
+from ..config import param, require
 from ..losses import info_nce, nce_log_normaliser, nce_loss
 from ._ssl import MemoryBank, SSLConfig, SSLMethod, gather_all, shared_generator
-from .base import register_method
+from .base import register_method, unwrap
 
 
 def bank_loss(method, query, positive, negatives) -> torch.Tensor:
@@ -51,6 +56,16 @@ class NPIDConfig(SSLConfig):
     proj_dim: int = param(128, ge=1, help="embedding dimension stored in the bank")
     head_bn: bool = param(True, help="BatchNorm after the linear projection (see docstring)")
     loss: str = param("nce", choices=("nce", "infonce"), help="binary NCE with constant Z (paper) or InfoNCE")
+    bank_init: str = param("random", choices=("random", "encoder"),
+                           help="bank rows at the start: random unit vectors (paper) or the untrained encoder's "
+                                "embeddings, filled at the first step (see docstring)")
+
+    def check(self):
+        super().check()
+        # a 2-process run with the filled bank does not yet train the 1-process weights (differences of
+        # the order of the learning rate after one step, cause not found), so it is refused
+        require(self.bank_init == "random" or self.devices == 1, "bank_init", self.bank_init,
+                f"supports one process only (devices={self.devices})")
 
 
 @register_method
@@ -68,8 +83,25 @@ class NPID(SSLMethod):
         self.bank = MemoryBank.init(len(self.train_set), cfg.proj_dim, torch.Generator().manual_seed(cfg.seed))
         self.log_z = torch.tensor(float("nan"), dtype=torch.float64)             # NCE's log Z, set at step 1
 
+    @torch.no_grad()
+    def fill_bank(self) -> None:
+        """Every bank row <- the current encoder's embedding of its un-augmented train image, in chunks of
+        batch_size with BatchNorm in training mode (as in a step); running statistics are left unchanged.
+        Every process fills the whole bank from the same weights, so the banks agree."""
+        mods = [unwrap(self.backbone), unwrap(self.projector)]
+        saved = [{k: b.clone() for k, b in m.named_buffers()} for m in mods]
+        bs = self.cfg.batch_size
+        for i in range(0, len(self.bank), bs):
+            x = self.prepare_eval(self.train_set.images[i:i + bs])
+            self.bank[i:i + bs] = F.normalize(self.projector(self.backbone(x)), dim=1).to(self.bank)
+        for m, buf in zip(mods, saved):
+            for k, b in m.named_buffers():
+                b.copy_(buf[k])
+
     def training_step(self, batch, step):
         c = self.cfg
+        if c.bank_init == "encoder" and step == 0:
+            self.fill_bank()
         (x,) = self.views(batch["x"], self.view)
         idx = batch["i"].to(self.device)
         v = F.normalize(self.projector(self.backbone(x)), dim=1)                # (B, D)
