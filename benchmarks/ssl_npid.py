@@ -44,7 +44,7 @@ def run(quick: bool = False) -> str:
     for label, _, secs in ROWS:
         rs = raw[label]
         steps = statistics.mean(r["steps"] for r in rs)
-        rows.append([label, f"{statistics.mean(r['steps'] for r in rs):.0f}" if secs else "-",
+        rows.append([label, f"{steps:.0f}" if secs else "-",
                      f"{steps * rs[0]['batch_size'] / n_train:.2f}" if secs else "-",
                      _pm([r["linear"] for r in rs]), _pm([r["knn"] for r in rs]),
                      _pm([r["linear"] - u["linear"] for r, u in zip(rs, untrained)]),

@@ -237,7 +237,7 @@ def test_rotnet_angles_and_mirror_set_the_head_and_are_validated():
         cfg = _cfg("rotnet", angles=angles, mirror=mirror, eval_at_end=False)
         m = get_method("rotnet")(cfg)
         m.setup(make_fabric(cfg))
-        assert m.rot_head.out_features == t == m.num_transforms
+        assert m.rot_head.out_features == t == cfg.num_transforms
         out = m.training_step({"x": m.train_set.images[:16], "i": torch.arange(16)}, 0)
         assert out["loss"] == out["loss"] and 0 <= out["rot_acc"] <= 1
     for bad, match in ((dict(angles=[0]), "fewer than 2"), (dict(angles=[0, 0]), "repeat"),
@@ -260,7 +260,7 @@ def test_npid_bank_init_encoder_fills_every_row_at_the_first_step_only():
                              for i in range(0, len(m.bank), 16)])
         for mod in (m.backbone, m.projector):         # the reference pass moved BN statistics: reset them
             for mm in mod.modules():
-                if isinstance(mm, torch.nn.BatchNorm1d | torch.nn.BatchNorm2d):
+                if isinstance(mm, torch.nn.modules.batchnorm._BatchNorm):
                     mm.reset_running_stats()
         i = torch.arange(16) + 32
         m.training_step({"x": m.train_set.images[i], "i": i}, 0)
@@ -272,9 +272,11 @@ def test_npid_bank_init_encoder_fills_every_row_at_the_first_step_only():
     m, bank0, ref, rest = runs["encoder"]
     torch.testing.assert_close(m.bank[rest], ref[rest], atol=1e-5, rtol=0)
     assert (F.cosine_similarity(bank0, ref) < 0.5).all()
-    # the fill leaves the running statistics as a plain step leaves them
-    for a, b in zip(runs["random"][0].backbone.buffers(), m.backbone.buffers()):
-        torch.testing.assert_close(a, b)
+    # the fill leaves the running statistics (the projector's BN) as a plain step leaves them
+    bufs = [dict(mm.named_buffers()) for mm in (runs["random"][0].projector, m.projector)]
+    assert bufs[0].keys() == bufs[1].keys() and any(k.endswith("running_mean") for k in bufs[0])
+    for k in bufs[0]:
+        torch.testing.assert_close(bufs[0][k], bufs[1][k], msg=k)
     before = m.bank.clone()
     m.training_step({"x": m.train_set.images[:16], "i": torch.arange(16)}, 1)
     assert torch.equal(m.bank[16:], before[16:])                        # no refill after the first step

@@ -56,10 +56,14 @@ class RotNetConfig(SSLConfig):
     mirror: bool = param(False, help="also mirror each rotated copy left-right (2 x len(angles) classes)")
     randbit: int = param(0, ge=0, le=32, help=RANDBIT_HELP)
 
+    @property
+    def num_transforms(self) -> int:
+        return len(self.angles) * (2 if self.mirror else 1)
+
     def check(self):
         super().check()
         require(len(set(self.angles)) == len(self.angles), "angles", list(self.angles), "angles repeat")
-        require(len(self.angles) * (2 if self.mirror else 1) >= 2, "angles", list(self.angles),
+        require(self.num_transforms >= 2, "angles", list(self.angles),
                 "fewer than 2 transformations to tell apart (give 2 angles or mirror=true)")
 
 
@@ -73,11 +77,7 @@ class RotNet(SSLMethod):
 
     def __init__(self, cfg):
         super().__init__(cfg)
-        self.rot_head = nn.Linear(self.feat_dim, self.num_transforms)
-
-    @property
-    def num_transforms(self) -> int:
-        return len(self.cfg.angles) * (2 if self.cfg.mirror else 1)
+        self.rot_head = nn.Linear(self.feat_dim, cfg.num_transforms)
 
     def rotation_loss(self, x: torch.Tensor) -> tuple[torch.Tensor, float]:
         xr, yr = transform_set(x, self.cfg.angles, self.cfg.mirror)
