@@ -163,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
             print(str(e), file=sys.stderr)
             return e.exit_code
         raise
+    finally:
+        from .distributed import close_process_group
+        close_process_group()
 
 
 if __name__ == "__main__":
