@@ -166,6 +166,21 @@ def test_teachers_follow_the_precision_setting(tmp_path, method, teacher):
     torch.testing.assert_close(out, ref.float(), rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("precision,dtype", [("32-true", torch.float32), ("64-true", torch.float64)])
+def test_precision_64_true_runs_the_losses_and_method_state_in_float64(tmp_path, monkeypatch, precision, dtype):
+    """Fabric casts each network's output back to float32; under 64-true the engine runs the whole step in
+    float64, so the loss sees float64 embeddings, and the floating method state (the bank, here) is float64."""
+    import latentlab.methods.npid as npid
+    seen, loss = [], npid.bank_loss
+    monkeypatch.setattr(npid, "bank_loss", lambda m, q, p, n: seen.append((q.dtype, p.dtype, n.dtype)) or loss(m, q, p, n))
+    cfg = _cfg("npid", steps=2, precision=precision, bank_init="encoder", num_negatives=16, augment="none",
+               eval_at_end=False, ckpt_every=0)
+    train("npid", cfg, out=tmp_path / "r", verbose=False)
+    assert seen == [(dtype,) * 3] * 2
+    extra = load_checkpoint(tmp_path / "r" / "checkpoints" / "last.ckpt")["method"]["extra"]
+    assert extra["bank"].dtype == dtype and extra["log_z"].dtype == torch.float64
+
+
 def test_randbit_bits_are_a_label_free_hash_of_the_pixels():
     from latentlab.data import load_dataset
     from latentlab.data.randbit import image_bits, with_bits
@@ -280,5 +295,3 @@ def test_npid_bank_init_encoder_fills_every_row_at_the_first_step_only():
     before = m.bank.clone()
     m.training_step({"x": m.train_set.images[:16], "i": torch.arange(16)}, 1)
     assert torch.equal(m.bank[16:], before[16:])                        # no refill after the first step
-    with pytest.raises(Exception, match="one process only"):
-        _cfg("npid", bank_init="encoder", devices=2)

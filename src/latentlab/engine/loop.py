@@ -12,6 +12,7 @@ states, so ``k steps + resume + N-k steps`` equals ``N steps`` exactly.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -167,6 +168,9 @@ def train(method_name: str, cfg, out: str | Path | None = None, resume: str | Pa
 
     if verbose and is_main:
         print(f"{method_name}: training {cfg.steps - start} steps on {cfg.dataset} -> {run_dir}", flush=True)
+    # 64-true: the whole step in float64, losses included (Fabric alone casts each network's output back
+    # to float32, so a loss would round to float32 and DDP-vs-1-process checks would compare float32 noise)
+    step_context = fabric.autocast if cfg.precision == "64-true" else contextlib.nullcontext
     t0 = time.perf_counter()
     window: dict[str, list[float]] = {}
     done = start
@@ -174,7 +178,8 @@ def train(method_name: str, cfg, out: str | Path | None = None, resume: str | Pa
         with _StopFlag() as stop:
             for step in range(start, cfg.steps):
                 method.step = step
-                logs = method.training_step(next(stream), step)
+                with step_context():
+                    logs = method.training_step(next(stream), step)
                 done = step + 1
                 for k, v in logs.items():
                     window.setdefault(k, []).append(float(v))

@@ -122,8 +122,10 @@ class Method:
             setattr(self, name, mod)
         self.optimizers = {k: fabric.setup_optimizers(o) for k, o in self.configure_optimizers().items()}
         self.schedulers = self.configure_schedulers()
+        double = self.cfg.precision == "64-true"          # the step runs in float64 (engine/loop.py)
         for name in self.extra_state:
-            setattr(self, name, getattr(self, name).to(fabric.device))
+            t = getattr(self, name)
+            setattr(self, name, t.to(fabric.device, torch.float64 if double and t.is_floating_point() else t.dtype))
 
     def prepare_images(self, x: torch.Tensor) -> torch.Tensor:
         """uint8 (B, C, H, W) -> float in [0, 1] on the device, channels_last if configured."""

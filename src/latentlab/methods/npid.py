@@ -13,7 +13,7 @@ starts with all embeddings nearly parallel (cosine 0.99) and short runs collapse
 step with the untrained encoder's embeddings of the un-augmented train images, so that the positives are
 real embeddings from the start; the fill runs inside the first step, so it counts in a time budget.
 Under a short budget most images are never revisited and every positive is a random vector otherwise
-(docs/ssl.md, ``benchmarks/ssl_npid.py``). One process only, for now.
+(docs/ssl.md, ``benchmarks/ssl_npid.py``). Under DDP every process fills the whole bank from the same weights.
 """
 
 from __future__ import annotations
@@ -59,13 +59,6 @@ class NPIDConfig(SSLConfig):
     bank_init: str = param("random", choices=("random", "encoder"),
                            help="bank rows at the start: random unit vectors (paper) or the untrained encoder's "
                                 "embeddings, filled at the first step (see docstring)")
-
-    def check(self):
-        super().check()
-        # a 2-process run with the filled bank does not yet train the 1-process weights (differences of
-        # the order of the learning rate after one step, cause not found), so it is refused
-        require(self.bank_init == "random" or self.devices == 1, "bank_init", self.bank_init,
-                f"supports one process only (devices={self.devices})")
 
 
 @register_method
