@@ -20,9 +20,10 @@ from latentlab.engine.checkpoint import load_checkpoint
 from latentlab.engine.logging import read_metrics
 from latentlab.errors import NonFiniteLossError
 from latentlab.methods import get_method
-from latentlab.methods.base import Method
+from latentlab.methods.base import METHODS, Method
 
-from helpers import REPO, assert_same_weights, cli, weights
+from conftest import DATA
+from helpers import REPO, SSL_METHODS, SSL_TINY, assert_same_weights, cli, weights
 
 
 def _cfg(method, **kw):
@@ -180,6 +181,34 @@ def test_tensorboard_keeps_every_logged_step_across_resume(tmp_path):
     assert [e.step for e in acc.Scalars("eval/theta")] == [4, 7]  # each session's final evaluation
     kinds = [(r["step"], r.get("kind")) for r in read_metrics(tmp_path / "r") if "kind" in r]
     assert kinds == [(4, "eval"), (7, "eval")]
+
+
+_GAN = dict(ngf=8, ndf=8, batch_size=16, max_train=256, num_fixed=16)
+PRECISION_64 = {"supervised": dict(dataset="digits", batch_size=32), "gan1d": dict(batch_size=16),
+                "gan2d": dict(batch_size=64, z_dim=8, hidden=16), "alexnet": dict(batch_size=16, val_every=2),
+                **{g: _GAN for g in ("dcgan", "wgan", "wgan_gp", "cgan", "acgan")},
+                **{m: dict(dataset="digits", batch_size=16, width=8, num_features=32, knn_every=2, knn_samples=64,
+                           eval_at_end=True, **SSL_TINY[m]) for m in SSL_METHODS}}
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_every_method_trains_under_precision_64_true(tmp_path, method):
+    """64-true runs the whole step in float64 (engine/loop.py): every method must run with float64
+    networks, losses and state, its monitors inside the step (the SSL k-NN monitor, DeepCluster's k-means
+    on its own features) and, for the SSL methods, the final k-NN evaluation on the plain encoder."""
+    kw = {"eval_at_end": False, **PRECISION_64[method]}
+    data = kw.get("dataset", get_method(method).Config.dataset)
+    if data in ("mnist", "mnist_m", "usps") and not (DATA / data).is_dir():         # files in ../shared/data
+        pytest.skip(f"{DATA}/{data} absent")
+    cfg = _cfg(method, steps=3, log_every=1, ckpt_every=0, image_every=0, precision="64-true", **kw)
+    res = train(method, cfg, out=tmp_path / "r", verbose=False)
+    assert res.steps == 3
+    state = load_checkpoint(tmp_path / "r" / "checkpoints" / "last.ckpt")["method"]
+    assert {v.dtype for sd in state["modules"].values() for v in sd.values() if v.is_floating_point()} == {torch.float64}
+    assert all(v.dtype == torch.float64 for v in state["extra"].values()
+               if isinstance(v, torch.Tensor) and v.is_floating_point())
+    if method in SSL_METHODS:
+        assert any("knn_acc" in r for r in read_metrics(tmp_path / "r")) and res.eval is not None
 
 
 def _ddp_pair(tmp_path, method, args):

@@ -11,16 +11,9 @@ from latentlab.engine.checkpoint import load_checkpoint
 from latentlab.methods import METHODS, get_method
 from latentlab.methods._ssl import shared_generator
 
-from helpers import assert_same_weights, weights
+from helpers import SSL_METHODS, SSL_TINY, assert_same_weights, weights
 
-SSL = ["simclr", "moco", "byol", "barlow_twins", "rotnet", "npid", "dino", "s4l", "jigsaw", "context",
-       "deepcluster", "pirl", "temporal_order"]
-TINY = {"simclr": dict(proj_hidden=32), "moco": dict(queue_size=64, proj_hidden=32, momentum=0.9),
-        "byol": dict(proj_hidden=32, proj_dim=16), "barlow_twins": dict(proj_dims=[32, 32]), "rotnet": {},
-        "npid": dict(num_negatives=64), "dino": dict(out_dim=32, head_hidden=32, bottleneck=16, n_local=2),
-        "s4l": dict(labels_per_class=2, labeled_batch_size=8), "jigsaw": dict(num_permutations=8, hidden=32),
-        "context": dict(hidden=32), "deepcluster": dict(num_clusters=8, reassign_every=4, cluster_samples=200),
-        "pirl": dict(num_negatives=64), "temporal_order": {}}
+SSL, TINY = SSL_METHODS, SSL_TINY
 
 
 STEPS = {"dino": 40, "context": 100, "deepcluster": 100, "temporal_order": 100}

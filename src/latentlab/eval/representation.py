@@ -64,6 +64,8 @@ def extract(encoder, images: torch.Tensor, prepare, batch_size: int = 1000, laye
     was = enc.training
     enc.eval()
     c_in, size = getattr(enc, "in_chans", None), getattr(enc, "img_size", None)
+    # the plain module is called (no Fabric wrapper to cast inputs): float64 under 64-true, bf16 under bf16-true
+    dtype = next((p.dtype for p in enc.parameters() if p.is_floating_point()), None)
     out = []
     try:
         for i in range(0, len(images), batch_size):
@@ -73,7 +75,7 @@ def extract(encoder, images: torch.Tensor, prepare, batch_size: int = 1000, laye
             if size is not None and x.shape[-1] != size:     # ... and its input size
                 x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
             grabbed.clear()
-            out.append(fwd(x).flatten(1).float().cpu())
+            out.append(fwd(x if dtype is None else x.to(dtype)).flatten(1).float().cpu())
     finally:
         if hook is not None:
             hook.remove()
@@ -110,7 +112,7 @@ def knn_predict(train_f: torch.Tensor, train_y: torch.Tensor, test_f: torch.Tens
     for i in range(0, len(test_f), chunk):
         sim = F.normalize(test_f[i:i + chunk].float(), dim=1) @ tr.t()          # (n, N_train)
         top, idx = sim.topk(k, dim=1)                                            # (n, k)
-        votes = torch.zeros(len(sim), num_classes)
+        votes = torch.zeros(len(sim), num_classes, dtype=sim.dtype)
         votes.scatter_add_(1, train_y[idx], (top / temperature).exp())
         preds.append(votes.argmax(1))
     return torch.cat(preds) if preds else torch.empty(0, dtype=torch.long)
