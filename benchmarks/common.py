@@ -19,6 +19,10 @@ OUT = ROOT / "benchmarks" / "out"          # run directories (git-ignored)
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
+class SkipSuite(Exception):
+    """Raised by a suite that cannot run on this machine (e.g. no CUDA device); its last results are kept."""
+
+
 def data_dir() -> str:
     return os.environ.get("LATENTLAB_DATA", str(SHARED_DATA))
 
@@ -37,6 +41,8 @@ def machine() -> str:
 
 
 def git_rev() -> str:
+    if os.environ.get("LATENTLAB_GIT_REV"):      # a copy of the tree without .git (e.g. a lent GPU machine)
+        return os.environ["LATENTLAB_GIT_REV"]
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                               text=True).stdout.strip() or "unknown"
