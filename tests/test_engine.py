@@ -184,25 +184,31 @@ def test_tensorboard_keeps_every_logged_step_across_resume(tmp_path):
 
 
 _GAN = dict(ngf=8, ndf=8, batch_size=16, max_train=256, num_fixed=16)
-PRECISION_64 = {"supervised": dict(dataset="digits", batch_size=32), "gan1d": dict(batch_size=16),
+SMALL_RUNS = {"supervised": dict(dataset="digits", batch_size=32), "gan1d": dict(batch_size=16),
                 "gan2d": dict(batch_size=64, z_dim=8, hidden=16), "alexnet": dict(batch_size=16, val_every=2),
                 **{g: _GAN for g in ("dcgan", "wgan", "wgan_gp", "cgan", "acgan")},
                 **{m: dict(dataset="digits", batch_size=16, width=8, num_features=32, knn_every=2, knn_samples=64,
                            eval_at_end=True, **SSL_TINY[m]) for m in SSL_METHODS}}
 
 
+@pytest.mark.parametrize("precision", ["64-true", "bf16-mixed"])
 @pytest.mark.parametrize("method", sorted(METHODS))
-def test_every_method_trains_under_precision_64_true(tmp_path, method):
+def test_every_method_trains_under_precision_64_true_and_mixed(tmp_path, method, precision):
     """64-true runs the whole step in float64 (engine/loop.py): every method must run with float64
     networks, losses and state, its monitors inside the step (the SSL k-NN monitor, DeepCluster's k-means
-    on its own features) and, for the SSL methods, the final k-NN evaluation on the plain encoder."""
-    kw = {"eval_at_end": False, **PRECISION_64[method]}
+    on its own features) and, for the SSL methods, the final k-NN evaluation on the plain encoder.
+    bf16-mixed (autocast; on CUDA also 16-mixed): Fabric refuses gradients through a network's output
+    that do not come from fabric.backward, which WGAN-GP's penalty (torch.autograd.grad) needs."""
+    kw = {"eval_at_end": False, **SMALL_RUNS[method]}
     data = kw.get("dataset", get_method(method).Config.dataset)
     if data in ("mnist", "mnist_m", "usps") and not (DATA / data).is_dir():         # files in ../shared/data
         pytest.skip(f"{DATA}/{data} absent")
-    cfg = _cfg(method, steps=3, log_every=1, ckpt_every=0, image_every=0, precision="64-true", **kw)
+    cfg = _cfg(method, steps=3, log_every=1, ckpt_every=0, image_every=0, precision=precision, **kw)
     res = train(method, cfg, out=tmp_path / "r", verbose=False)
     assert res.steps == 3
+    assert all(v == v for _, losses in _losses(tmp_path / "r") for v in losses.values())
+    if precision != "64-true":
+        return
     state = load_checkpoint(tmp_path / "r" / "checkpoints" / "last.ckpt")["method"]
     assert {v.dtype for sd in state["modules"].values() for v in sd.values() if v.is_floating_point()} == {torch.float64}
     assert all(v.dtype == torch.float64 for v in state["extra"].values()

@@ -170,7 +170,7 @@ class ImageGAN(Method):
     def interpolation(self, mode: str, rows: int = 8, steps: int = 10) -> torch.Tensor:
         """Latent walks between fixed noise pairs: ``lerp`` or ``slerp`` (Shoemake 1985; White 2016)."""
         a, b = self.fixed_z[:rows], self.fixed_z[rows:2 * rows] if len(self.fixed_z) >= 2 * rows else self.fixed_z.flip(0)[:rows]
-        t = torch.linspace(0, 1, steps)[None, :, None]                     # (1, S, 1)
+        t = torch.linspace(0, 1, steps, device=a.device)[None, :, None]    # (1, S, 1)
         a, b = a[:, None], b[:, None]                                       # (R, 1, z)
         if mode == "lerp":
             z = (1 - t) * a + t * b

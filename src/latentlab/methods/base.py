@@ -127,6 +127,20 @@ class Method:
             t = getattr(self, name)
             setattr(self, name, t.to(fabric.device, torch.float64 if double and t.is_floating_point() else t.dtype))
 
+    def differentiable(self, mod: nn.Module):
+        """``mod`` as a function for ``torch.autograd.grad`` (WGAN-GP's penalty). Fabric's wrapper refuses
+        any gradient through its outputs that does not come from ``fabric.backward`` under mixed precision;
+        this calls the module under the wrapper (DDP included) in the precision's context itself."""
+        inner = getattr(mod, "_forward_module", mod)
+        precision = self.fabric.strategy.precision if self.fabric is not None else None
+
+        def f(*args, **kw):
+            if precision is None:
+                return inner(*args, **kw)
+            with precision.forward_context():
+                return inner(*precision.convert_input(args), **precision.convert_input(kw))
+        return f
+
     def prepare_images(self, x: torch.Tensor) -> torch.Tensor:
         """uint8 (B, C, H, W) -> float in [0, 1] on the device, channels_last if configured."""
         x = x.to(self.device, non_blocking=True).float().div_(255)

@@ -59,7 +59,7 @@ class WGANGP(ImageGAN):
 
     def critic_step(self, x):                                            # x: (m, C, H, W) ~ P_r
         fake = self.G(self.noise(len(x))).detach()
-        gp = gradient_penalty(self.D, x, fake)                           # E (||grad D(x^)|| - 1)^2
+        gp = gradient_penalty(self.differentiable(self.D), x, fake)      # E (||grad D(x^)|| - 1)^2
         loss = critic_loss_wasserstein(self.D(x), self.D(fake)) + self.cfg.gp_lambda * gp
         self.optimize("D", loss)
         return loss, gp
