@@ -37,6 +37,7 @@ def run(quick: bool = False) -> str:
     if DEVICE == "cuda" and not torch.cuda.is_available():
         raise SkipSuite("needs a CUDA device")
     short, long = (2, 6) if quick else (SHORT, LONG)
+    _rate(METHODS[0], PRECISIONS[0], short, long)      # warm-up: CUDA context, cuDNN, first allocations
     raw = {}
     for name in METHODS:
         raw[name] = {}
