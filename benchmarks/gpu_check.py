@@ -8,7 +8,6 @@ for a few steps; a cell shows the last logged loss, or the error. Needs CUDA: sk
 
 from __future__ import annotations
 
-import json
 import math
 
 import torch
@@ -23,8 +22,8 @@ DATASET = {"alexnet": "mnist", "supervised": "mnist"}
 
 
 def _losses(run_dir) -> list[dict]:
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    return [{k: v for k, v in r.items() if k.startswith("loss")} for r in rows if "kind" not in r]
+    from latentlab.engine.logging import read_metrics
+    return [{k: v for k, v in r.items() if k.startswith("loss")} for r in read_metrics(run_dir) if "kind" not in r]
 
 
 def run(quick: bool = False) -> str:

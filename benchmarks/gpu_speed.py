@@ -13,9 +13,8 @@ import statistics
 import torch
 
 from .common import OUT, SkipSuite, data_dir, save_json, section, table, train_run
+from .ssl import METHODS as SSL
 
-SSL = ["simclr", "moco", "byol", "barlow_twins", "rotnet", "npid", "dino", "s4l", "jigsaw", "context",
-       "deepcluster", "pirl", "temporal_order"]
 METHODS = ["supervised", *SSL, "dcgan", "wgan_gp"]
 PRECISIONS = ("32-true", "bf16-mixed")
 SHORT, LONG = 20, 120

@@ -108,6 +108,13 @@ def _mean(rows: list[dict], key: str) -> float:
     return statistics.mean(r[key] for r in rows)
 
 
+def probe_note(max_train: int, max_val: int, extra: str = "") -> str:
+    """The probe protocol that the ssl suites share, as a sentence for their notes."""
+    return (f"Probes as in the ssl suite (linear on standardised features, weight decay chosen on {max_val} "
+            f"validation images held out from train, last iterate on the full test set; k-NN k = 20, T = 0.07; "
+            f"{max_train} train images{'; ' + extra if extra else ''}).")
+
+
 def _pm(values: list[float]) -> str:
     """Percent, mean ± sample sd over seeds (one value: as is)."""
     if len(values) == 1:

@@ -14,7 +14,7 @@ import statistics
 import torch
 
 from .common import save_json, section, table
-from .ssl import _one, _pm
+from .ssl import _one, _pm, probe_note
 
 METHODS = {"supervised": {}, "simclr": dict(augment="digits_strong"), "rotnet": dict(augment="digits_strong")}
 PLAN = ((60.0, (0, 1, 2)), (240.0, (0,)))         # (seconds, training seeds)
@@ -44,9 +44,7 @@ def run(quick: bool = False) -> str:
     body = table(["budget", "method", "seeds", "steps", "im/s", "linear", "linear, conv maps", "k-NN",
                   "linear / supervised classifier"], rows)
     notes = ("MNIST-M, ConvNet (width 32, 128-d features), Adam 1e-3, each method's default batch size, single "
-             "process, 1 thread; the ssl suite's probes (linear on standardised features with weight decay chosen "
-             f"on {max_val} validation images, last iterate on the full test set; k-NN k = 20, T = 0.07; "
-             f"{max_train} train images). 'conv maps' probes the last conv block's {raw[0]['supervised']['maps_dim']} "
+             "process, 1 thread. " + probe_note(max_train, max_val) + f" 'conv maps' probes the last conv block's {raw[0]['supervised']['maps_dim']} "
              "values. Cells with several seeds give mean ± sample standard deviation over the training seeds (the "
              "ratio is taken per seed, against that seed's supervised classifier). "
              "Runs may share the 2 cores with another suite, so im/s is approximate.")

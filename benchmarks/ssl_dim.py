@@ -16,7 +16,7 @@ import statistics
 import torch
 
 from .common import save_json, section, table
-from .ssl import _one, _pm
+from .ssl import _one, _pm, probe_note
 
 SECONDS = 30.0
 SEEDS = (0, 1, 2)
@@ -59,9 +59,7 @@ def run(quick: bool = False) -> str:
                   "linear / supervised classifier (same width)", "k-NN"], rows)
     notes = (f"MNIST-M, ConvNet (width 32; `num_features` 128 or 512 after its fc layer), Adam 1e-3, batch 256 "
              f"unless stated, `augment=digits_strong` for the self-supervised rows, single process, 1 thread, "
-             f"{secs:g} s of wall time per trained run. Probes as in the ssl suite: linear on the standardised "
-             f"`forward_features` (weight decay chosen on {max_val} validation images held out from train, last "
-             f"iterate on the full test set), k-NN k = 20, T = 0.07, {max_train} train images. Cells: mean ± sample "
+             f"{secs:g} s of wall time per trained run. " + probe_note(max_train, max_val) + " Cells: mean ± sample "
              f"sd over the training seeds; the gain and the ratio are taken per seed against the untrained encoder "
              f"and the supervised classifier of the same width and seed. The ssl suite's goal is >= 95% of the "
              f"supervised classifier.")

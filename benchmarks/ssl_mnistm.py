@@ -17,13 +17,12 @@ learnt at all; the linear probes tell whether learning it helped the digit.
 
 from __future__ import annotations
 
-import json
 import statistics
 
 import torch
 
 from .common import OUT, save_json, section, table
-from .ssl import _one, _pm
+from .ssl import _one, _pm, probe_note
 
 SECONDS = 30.0
 SEEDS = (0, 1, 2)
@@ -46,8 +45,8 @@ ROWS = [
 
 
 def _pretext_accuracy(run_dir, key: str, last: int = 10) -> float | None:
-    vals = [r[key] for line in (run_dir / "metrics.jsonl").read_text().splitlines()
-            if key in (r := json.loads(line))]
+    from latentlab.engine.logging import read_metrics
+    vals = [r[key] for r in read_metrics(run_dir) if key in r]
     return statistics.mean(vals[-last:]) if vals else None
 
 
@@ -86,11 +85,9 @@ def run(quick: bool = False) -> str:
                   "linear, conv maps"], rows)
     notes = (f"MNIST-M, ConvNet (width 32, 128-d features), Adam 1e-3, batch 256 unless stated (RotNet: every "
              f"image in all its transformed copies; SimCLR: 2 views), `augment=digits_strong` for the "
-             f"self-supervised rows, single process, 1 thread, the budget in wall time (`max_seconds`). Probes as "
-             f"in the ssl suite: linear on standardised 128-d `forward_features` (weight decay chosen on {max_val} "
-             f"validation images held out from train, last iterate on the full test set), k-NN k = 20, T = 0.07, "
-             f"{max_train} train images; 'conv maps' probes the last conv block's "
-             f"{raw['supervised'][0]['maps_dim']} values. Cells: mean ± sample sd over the training seeds; the "
+             f"self-supervised rows, single process, 1 thread, the budget in wall time (`max_seconds`). "
+             + probe_note(max_train, max_val, "'conv maps' probes the last conv block's "
+                          f"{raw['supervised'][0]['maps_dim']} values") + " Cells: mean ± sample sd over the training seeds; the "
              f"gain and the ratio are taken per seed (against that seed's untrained encoder and supervised "
              f"classifier). The pretext accuracy is on training batches (chance: 1 / number of transformations). "
              f"The goal of the ssl suite (>= 95% of the supervised classifier) would need about "

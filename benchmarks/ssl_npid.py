@@ -15,7 +15,7 @@ import statistics
 import torch
 
 from .common import data_dir, save_json, section, table
-from .ssl import _one, _pm
+from .ssl import _one, _pm, probe_note
 
 SEEDS = (0, 1, 2)
 # (row label, overrides, seconds; 0: the untrained encoder)
@@ -56,9 +56,8 @@ def run(quick: bool = False) -> str:
              f"thread, the budget in wall time (`max_seconds`). Epochs: steps x 256 / {n_train} train images (10% "
              f"of train is held out for the probes). `bank_init=encoder` is our option, not the paper's: the fill "
              f"(the untrained encoder on every train image) runs inside the first step, so it takes part of the "
-             f"30 s. Probes as in the ssl suite (linear on standardised features, weight decay chosen on {max_val} "
-             f"validation images, last iterate on the full test set; k-NN k = 20, T = 0.07; {max_train} train "
-             f"images; USPS: the MNIST encoder, USPS train as bank). Cells: mean ± sample sd over the training "
+             f"30 s. " + probe_note(max_train, max_val, "USPS: the MNIST encoder, USPS train as bank")
+             + " Cells: mean ± sample sd over the training "
              f"seeds; gains per seed against that seed's untrained encoder. The paper trains for 200 epochs.")
     return section("NPID against the budget, and with a filled memory bank (MNIST)",
                    "PYTHONPATH=src:. python -m benchmarks.run ssl_npid",

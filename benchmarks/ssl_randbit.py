@@ -14,7 +14,7 @@ import statistics
 import torch
 
 from .common import line_plot, save_json, section, table
-from .ssl import _one, _pm
+from .ssl import _one, _pm, probe_note
 
 METHODS = ("simclr", "rotnet")
 BITS = (0, 1, 2, 4, 8)
@@ -53,9 +53,8 @@ def run(quick: bool = False) -> str:
              " n-bit integer that both views of an image share and that carries no label information "
              "(`data/randbit.py`); the probes see the same channels. 'untrained' is the same encoder and channels "
              "before training (lr 1e-12): a random network mixes the constant bit channels into every feature, "
-             "which costs accuracy before any learning, so the effect of training is the last column. Probes as in"
-             f" the ssl suite (linear on standardised features, weight decay chosen on {max_val} validation images,"
-             f" last iterate on the full test set; k-NN k = 20, T = 0.07; {max_train} train images). Cells: mean ± "
+             "which costs accuracy before any learning, so the effect of training is the last column. "
+             + probe_note(max_train, max_val) + " Cells: mean ± "
              "sample sd over the training seeds. Published anchor (Chen, Luo & Li 2021, *Intriguing properties of "
              "contrastive losses*, Sec. 4, RandBit on CIFAR-10 and ImageNet with ResNets): a few shared bits cut "
              "linear accuracy sharply, and more bits cut it further; their numbers are in their figure, not quoted"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from .common import section, save_json, table
-from .ssl import _one
+from .ssl import _one, probe_note
 
 METHODS = {"supervised": {}, "simclr": {}}
 
@@ -35,9 +35,7 @@ def run(quick: bool = False) -> str:
                   "linear / supervised classifier"], rows)
     notes = (f"`net=resnet18` (CIFAR stem: 3x3 conv, no max-pool; width 64; 512-d features), batch 64, Adam 1e-3, "
              f"{secs:g} s of training each, single process, 1 thread; SimCLR with its defaults (`digits` views, "
-             "tau 0.5, 2048-wide projector); 'random init' is the untrained ResNet-18. Probes as in the ssl suite (linear on standardised features, weight "
-             f"decay chosen on {max_val} validation images, last iterate on the full test set; k-NN k = 20, "
-             f"T = 0.07; {max_train} train images; USPS k-NN with the MNIST-trained encoder). A CPU core trains "
+             "tau 0.5, 2048-wide projector); 'random init' is the untrained ResNet-18. " + probe_note(max_train, max_val, "USPS k-NN with the MNIST-trained encoder") + " A CPU core trains "
              "this network at tens of images per second, so these runs see a fraction of one epoch.")
     return section("ResNet-18 encoder: supervised vs SimCLR (MNIST)",
                    "PYTHONPATH=src:. python -m benchmarks.run ssl_resnet",

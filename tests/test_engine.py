@@ -185,10 +185,10 @@ def test_tensorboard_keeps_every_logged_step_across_resume(tmp_path):
 
 _GAN = dict(ngf=8, ndf=8, batch_size=16, max_train=256, num_fixed=16)
 SMALL_RUNS = {"supervised": dict(dataset="digits", batch_size=32), "gan1d": dict(batch_size=16),
-                "gan2d": dict(batch_size=64, z_dim=8, hidden=16), "alexnet": dict(batch_size=16, val_every=2),
-                **{g: _GAN for g in ("dcgan", "wgan", "wgan_gp", "cgan", "acgan")},
-                **{m: dict(dataset="digits", batch_size=16, width=8, num_features=32, knn_every=2, knn_samples=64,
-                           eval_at_end=True, **SSL_TINY[m]) for m in SSL_METHODS}}
+              "gan2d": dict(batch_size=64, z_dim=8, hidden=16), "alexnet": dict(batch_size=16, val_every=2),
+              **{g: _GAN for g in ("dcgan", "wgan", "wgan_gp", "cgan", "acgan")},
+              **{m: dict(dataset="digits", batch_size=16, width=8, num_features=32, knn_every=2, knn_samples=64,
+                         eval_at_end=True, **SSL_TINY[m]) for m in SSL_METHODS}}
 
 
 @pytest.mark.parametrize("precision", ["64-true", "bf16-mixed"])

@@ -11,9 +11,9 @@ from latentlab.engine.checkpoint import load_checkpoint
 from latentlab.methods import METHODS, get_method
 from latentlab.methods._ssl import shared_generator
 
-from helpers import SSL_METHODS, SSL_TINY, assert_same_weights, weights
-
-SSL, TINY = SSL_METHODS, SSL_TINY
+from helpers import SSL_METHODS as SSL
+from helpers import SSL_TINY as TINY
+from helpers import assert_same_weights, weights
 
 
 STEPS = {"dino": 40, "context": 100, "deepcluster": 100, "temporal_order": 100}

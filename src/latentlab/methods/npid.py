@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import param, require
+from ..config import param
 from ..losses import info_nce, nce_log_normaliser, nce_loss
 from ._ssl import MemoryBank, SSLConfig, SSLMethod, gather_all, shared_generator
 from .base import register_method, unwrap
