@@ -2,7 +2,7 @@
 
 On the CPU (``ssl``, ``ssl_budget``, ``ssl_dim``) the best self-supervised linear probe stays 20-30 points
 below the supervised classifier on MNIST-M, and at 30-240 s the methods have seen a few epochs at most.
-Here each method trains for ``SECONDS`` on a CUDA device (tens of epochs), with larger batches (the views'
+Here each method trains for ``SECONDS`` on a CUDA device (at gpu_speed's rates, tens of epochs), with larger batches (the views'
 kornia pipelines cost about the same per step at batch 256 and 1024: ``gpu_profile``), and the probes use
 the whole training split. The goal of the ssl suite, >= 95% of the supervised classifier, is evaluated
 under this budget.
