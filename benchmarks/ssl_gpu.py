@@ -113,7 +113,7 @@ def run(quick: bool = False) -> str:
              f"59,001 training images (a lent GPU machine receives at most 64 MiB, so its data folder holds these "
              f"and the whole test set), minus the 10% validation split; epochs count passes over "
              f"the remaining 90%. Probes as in the ssl suite but on the whole split (linear on standardised features, "
-             f"weight decay chosen on the validation split, last iterate on the full test set; k-NN k = 20, T = 0.07); "
+             f"L-BFGS on the GPU, weight decay chosen on the validation split, last iterate on the full test set; k-NN k = 20, T = 0.07); "
              f"'conv maps' probes the last conv block's 4096 values, and its ratio is against the same probe of the "
              f"supervised network. One seed: the GPU machine is lent for 30 minutes a session. "
              f"Rows measured at commit(s) {', '.join(commits)}.")

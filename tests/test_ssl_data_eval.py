@@ -68,6 +68,10 @@ def test_knn_and_linear_probe_on_separable_set():
     assert acc > 0.95
     r = linear_probe((xtr, ytr), (xva, yva), (xte, yte), 4, weight_decays=(0.0, 1e-2), iters=50)
     assert r["test"] > 0.95 and r["weight_decay"] in (0.0, 1e-2)
+    assert linear_probe((xtr, ytr), (xva, yva), (xte, yte), 4, weight_decays=(0.0, 1e-2), iters=50, device="cpu") == r
+    if torch.cuda.is_available():   # the probe follows the run's device
+        g = linear_probe((xtr, ytr), (xva, yva), (xte, yte), 4, weight_decays=(0.0, 1e-2), iters=50, device="cuda")
+        assert g["weight_decay"] == r["weight_decay"] and abs(g["test"] - r["test"]) <= 0.02
 
 
 def test_knn_weighting_hand_example():
@@ -101,6 +105,7 @@ def test_cli_tiny_ssl_run_and_both_protocols(tmp_path, capsys):
     assert main(["eval", str(out), "--protocol", "linear", "--layer", "maps", "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert res["protocol"]["layer"].startswith("forward_maps") and res["protocol"]["feature_dim"] == 64 * 2 * 2
+    assert res["protocol"]["probe_device"] == "cpu"                        # the run's device
     assert 0.5 < res["linear_test_accuracy"] <= 1.0 and (out / "eval_linear_maps.json").is_file()
     assert list(out.glob("maps_digits_test_4.pt"))
     assert main(["eval", str(out), "--protocol", "retrieval", "--layer", "maps"]) == 2   # no such option

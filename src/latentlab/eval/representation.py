@@ -122,7 +122,7 @@ def fit_linear(x: torch.Tensor, y: torch.Tensor, num_classes: int, weight_decay:
                iters: int = PROBE_ITERS) -> torch.nn.Linear:
     """Logistic regression by full-batch L-BFGS (fixed iterations, deterministic)."""
     torch.manual_seed(0)
-    lin = torch.nn.Linear(x.shape[1], num_classes)
+    lin = torch.nn.Linear(x.shape[1], num_classes, device=x.device)
     torch.nn.init.zeros_(lin.weight), torch.nn.init.zeros_(lin.bias)
     opt = torch.optim.LBFGS(lin.parameters(), lr=1, max_iter=iters, history_size=20, line_search_fn="strong_wolfe",
                             tolerance_grad=1e-9, tolerance_change=1e-12)
@@ -149,8 +149,16 @@ class _one_thread:
 
 
 def linear_probe(train: tuple, val: tuple, test: tuple, num_classes: int,
-                 weight_decays=PROBE_WEIGHT_DECAYS, iters: int = PROBE_ITERS) -> dict:
-    """Pick the weight decay on val, refit on train, report the last iterate on test."""
+                 weight_decays=PROBE_WEIGHT_DECAYS, iters: int = PROBE_ITERS,
+                 device: torch.device | str | None = None) -> dict:
+    """Pick the weight decay on val, refit on train, report the last iterate on test.
+
+    ``device``: where L-BFGS runs (default: where the features are); on a CUDA device the probe of wide
+    features (conv maps) takes well under a second instead of tens of seconds on one CPU thread."""
+    if device is not None:
+        train, val, test = (tuple(t.to(device) for t in part) for part in (train, val, test))
+    if train[0].device.type != "cpu":
+        return _linear_probe(train, val, test, num_classes, weight_decays, iters)
     with _one_thread():
         return _linear_probe(train, val, test, num_classes, weight_decays, iters)
 
@@ -259,10 +267,12 @@ def linear(method, dataset: str | None = None, max_train: int | None = None, max
            weight_decays=PROBE_WEIGHT_DECAYS, iters: int = PROBE_ITERS, layer: str = "features") -> EvalResult:
     """Linear probe accuracy on test (last iterate), weight decay chosen on val."""
     name, nc, f = run_features(method, dataset, max_train, max_val=max_val, layer=layer)
-    r = linear_probe(f["train"], f["val"], f["test"], nc, weight_decays, iters)
+    device = next((p.device for p in unwrap(method.encoder()).parameters()), torch.device("cpu"))  # the run's
+    r = linear_probe(f["train"], f["val"], f["test"], nc, weight_decays, iters, device=device)
     return EvalResult({"linear_test_accuracy": r["test"], "linear_val_accuracy": r["val"],
                        "linear_train_accuracy": r["train"]},
                       _protocol(method, name, f, layer, protocol="linear", classifier="logistic regression, "
                                 f"standardised features, full-batch L-BFGS {iters} iterations",
                                 weight_decay_grid=list(weight_decays), weight_decay=r["weight_decay"],
+                                probe_device=str(device),
                                 val_scores=r["val_scores"], selection="weight decay on val; last iterate on test"))
