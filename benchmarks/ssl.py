@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from .common import OUT, line_plot, save_json, section, table, train_run
+from .common import OUT, data_dir, line_plot, save_json, section, table, train_run
 
 METHODS = ["simclr", "moco", "byol", "barlow_twins", "rotnet", "npid", "dino", "s4l", "jigsaw", "context",
            "deepcluster", "pirl", "temporal_order"]
@@ -106,6 +106,13 @@ def _cells(seed: int, seconds: float, max_train: int, max_val: int, methods) -> 
 
 def _mean(rows: list[dict], key: str) -> float:
     return statistics.mean(r[key] for r in rows)
+
+
+def train_sizes(dataset: str) -> tuple[int, int]:
+    """(images in the train split, images a run trains on: train minus the default 10% validation split)."""
+    from latentlab.data import load_dataset, split_train_val
+    n = len(load_dataset(dataset, "train", data_dir()))
+    return n, len(split_train_val(n, 0.1, 0)[0])
 
 
 def probe_note(max_train: int, max_val: int, extra: str = "") -> str:

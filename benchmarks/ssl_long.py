@@ -11,18 +11,12 @@ from __future__ import annotations
 
 import torch
 
-from .common import data_dir, save_json, section, table
-from .ssl import _one, _pm, probe_note
+from .common import save_json, section, table
+from .ssl import _one, _pm, probe_note, train_sizes
+from .ssl_dim import ROWS  # the same four encoders: supervised, untrained, RotNet batch 32, SimCLR
 
 SECONDS = 960.0
 DIM = 512
-# (row label, method, overrides, trained)
-ROWS = [
-    ("supervised", "supervised", {}, True),
-    ("untrained", "rotnet", dict(lr=1e-12), False),
-    ("rotnet, 4 rotations, batch 32", "rotnet", dict(batch_size=32, augment="digits_strong"), True),
-    ("simclr", "simclr", dict(augment="digits_strong"), True),
-]
 
 
 def run(quick: bool = False) -> str:
@@ -34,8 +28,7 @@ def run(quick: bool = False) -> str:
            for i, (label, method, kw, trained) in enumerate(ROWS)}
     save_json("ssl_long", raw)
     sup, untrained = raw["supervised"], raw["untrained"]
-    from latentlab.data import load_dataset
-    n_train = len(load_dataset("mnist_m", "train", data_dir()).train_val(0.1, 0)[0])   # what the runs train on
+    n_train = train_sizes("mnist_m")[1]                                    # what the runs train on
     rows = []
     for label, method, _, trained in ROWS:
         r = raw[label]

@@ -14,8 +14,8 @@ import statistics
 
 import torch
 
-from .common import data_dir, save_json, section, table
-from .ssl import _one, _pm, probe_note
+from .common import save_json, section, table
+from .ssl import _one, _pm, probe_note, train_sizes
 
 SEEDS = (0, 1, 2)
 # (row label, overrides, seconds; 0: the untrained encoder)
@@ -28,12 +28,11 @@ ROWS = [
 
 
 def run(quick: bool = False) -> str:
-    from latentlab.data import load_dataset
     torch.set_num_threads(1)
     seeds = SEEDS[:1] if quick else SEEDS
     scale = 1 / 15 if quick else 1.0
     max_train, max_val = (500, 200) if quick else (5000, 2000)
-    n_train = len(load_dataset("mnist", "train", data_dir()).train_val(0.1, 0)[0])
+    n_train = train_sizes("mnist")[1]
     raw: dict = {}
     for i, (label, kw, secs) in enumerate(ROWS):
         raw[label] = [_one("npid", "mnist", secs * scale if secs else 0.01, max_train, max_val,
