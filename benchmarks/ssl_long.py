@@ -44,8 +44,7 @@ def _full_probes(run_dir, max_train: int | None, max_val: int) -> dict:
     maps = linear(m, max_train=max_train, max_val=max_val, layer="maps")
     out = {"linear_full": feats.metrics["linear_test_accuracy"], "linear_maps_full": maps.metrics["linear_test_accuracy"],
            "knn_full": knn(m, max_train=max_train, max_val=max_val).metrics["knn_test_accuracy"],
-           "wd_full": feats.protocol["weight_decay"], "wd_maps_full": maps.protocol["weight_decay"],
-           "n_train_full": int(feats.protocol["train_split"].split("(")[1].split()[0])}
+           "wd_full": feats.protocol["weight_decay"], "wd_maps_full": maps.protocol["weight_decay"]}
     path.write_text(json.dumps(out, indent=2) + "\n")
     return out
 
@@ -111,7 +110,7 @@ def run(quick: bool = False) -> str:
              f"{n_train:,} (train minus the 10% validation split). 'linear, {max_train:,}': "
              + probe_note(max_train, max_val)[:-2].replace("Probes as in", "the probe of") + "). "
              f"'full train': the same probes fitted on the whole training split "
-             f"({raw['untrained'][0]['n_train_full']:,} images: train minus the validation split), as the papers' "
+             f"({n_train if full_train is None else full_train:,} images: train minus the validation split), as the papers' "
              f"linear evaluations do; k-NN with that split as the bank. 'conv maps': the last conv block's 4096 values "
              f"(`--layer maps`), the conv-block probe of the pretext-task papers (Gidaris et al. 2018 probe each conv "
              f"block; Goyal et al. 2019 the conv layers). Cells: mean ± sample sd over seeds; gains and ratios are taken "
