@@ -10,8 +10,9 @@ The other ssl suites fit their probes on 5,000 training images to stay within mi
 also probed as the linear-evaluation protocols of the papers do, on the whole training split (train
 minus the validation split): the 512-d ``forward_features`` (DINO's table) and the last conv block's
 maps (``layer=maps``, 4096 values: the conv-block probe of Gidaris et al. 2018),
-and a k-NN with the whole split as the bank. These full-split probes are cached per run and checkpoint
-step (``probes_full_<step>.json`` in the run directory), so an interrupted suite does not refit them.
+and a k-NN with the whole split as the bank. These full-split probes are cached per run, validation
+size and checkpoint step (``probes_full_val<n>_<step>.json`` in the run directory), so an interrupted
+suite does not refit them.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def _full_probes(run_dir, max_train: int | None, max_val: int) -> dict:
     from latentlab.engine import load_run
     from latentlab.eval.representation import knn, linear
     m = load_run(run_dir)
-    path = run_dir / f"probes_full{max_train or ''}_{m.step}.json"
+    path = run_dir / f"probes_full{max_train or ''}_val{max_val}_{m.step}.json"      # keyed by what they depend on
     if path.is_file():
         return json.loads(path.read_text())
     feats = linear(m, max_train=max_train, max_val=max_val)
