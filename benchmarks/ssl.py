@@ -45,12 +45,14 @@ def _evaluate(run_dir: Path, max_train: int, max_val: int, usps: bool, maps: boo
     from latentlab.engine import load_run
     from latentlab.eval.representation import knn, linear
     m = load_run(run_dir)
-    out = {"linear": linear(m, max_train=max_train, max_val=max_val).metrics["linear_test_accuracy"],
+    r = linear(m, max_train=max_train, max_val=max_val)
+    out = {"linear": r.metrics["linear_test_accuracy"], "wd": r.protocol["weight_decay"],
            "knn": knn(m, max_train=max_train, max_val=max_val).metrics["knn_test_accuracy"],
            "params": _params(m.encoder()), "arch": _arch(m)}
     if maps:
         r = linear(m, max_train=max_train, max_val=max_val, layer="maps")
         out["linear_maps"], out["maps_dim"] = r.metrics["linear_test_accuracy"], r.protocol["feature_dim"]
+        out["wd_maps"] = r.protocol["weight_decay"]
     if usps:
         out["knn_usps"] = knn(m, dataset="usps", max_train=max_train, max_val=max_val).metrics["knn_test_accuracy"]
     if m.name == "supervised":

@@ -23,7 +23,7 @@ import statistics
 import torch
 
 from .common import OUT, save_json, section, table
-from .ssl import _one, _pm, probe_note, train_sizes
+from .ssl import _evaluate, _one, _pm, probe_note, train_sizes
 from .ssl_dim import ROWS  # the same four encoders: supervised, untrained, RotNet batch 32, SimCLR
 
 SECONDS = 960.0
@@ -33,19 +33,14 @@ ONE_SEED = ("simclr",)       # methods trained with seed 0 only
 GOAL = 0.95                  # the ssl suite's goal: best self-supervised linear >= 95% of the supervised classifier
 
 
-def _full_probes(run_dir, max_train: int | None, max_val: int) -> dict:
-    """Linear (features and conv maps) and k-NN accuracy with ``max_train`` (None: all) train images, cached."""
-    from latentlab.engine import load_run
-    from latentlab.eval.representation import knn, linear
-    m = load_run(run_dir)
-    path = run_dir / f"probes_full{max_train or ''}_val{max_val}_{m.step}.json"      # keyed by what they depend on
+def _full_probes(run_dir, step: int, max_train: int | None, max_val: int) -> dict:
+    """The ssl suite's probes (linear on features and conv maps, k-NN) with ``max_train`` (None: all) train
+    images, keys suffixed ``_full``; cached in the run directory, keyed by what they depend on."""
+    path = run_dir / f"probes_full{max_train or ''}_val{max_val}_{step}.json"
     if path.is_file():
         return json.loads(path.read_text())
-    feats = linear(m, max_train=max_train, max_val=max_val)
-    maps = linear(m, max_train=max_train, max_val=max_val, layer="maps")
-    out = {"linear_full": feats.metrics["linear_test_accuracy"], "linear_maps_full": maps.metrics["linear_test_accuracy"],
-           "knn_full": knn(m, max_train=max_train, max_val=max_val).metrics["knn_test_accuracy"],
-           "wd_full": feats.protocol["weight_decay"], "wd_maps_full": maps.protocol["weight_decay"]}
+    r = _evaluate(run_dir, max_train, max_val, usps=False, maps=True)
+    out = {f"{k}_full": r[k] for k in ("linear", "linear_maps", "knn", "wd", "wd_maps")}
     path.write_text(json.dumps(out, indent=2) + "\n")
     return out
 
@@ -60,7 +55,7 @@ def train_seed(seed: int, secs: float = SECONDS, max_train: int = 5000, max_val:
         tag = f"-long{secs:g}-dim{DIM}-{i}" + (f"-seed{seed}" if seed else "")
         row = _one(method, "mnist_m", secs if trained else 0.01, max_train, max_val, tag=tag, seed=seed,
                    num_features=DIM, **kw)
-        row.update(_full_probes(OUT / "ssl" / f"{method}-mnist_m{tag}", full_train, max_val))
+        row.update(_full_probes(OUT / "ssl" / f"{method}-mnist_m{tag}", row["steps"], full_train, max_val))
         out[label] = row
     return out
 
@@ -109,7 +104,7 @@ def run(quick: bool = False) -> str:
              f"`augment=digits_strong` for RotNet and SimCLR, single process, 1 thread, {secs:g} s of wall time per trained "
              f"run (runs may share the 2 cores), seeds {', '.join(map(str, seeds))} (SimCLR: seed 0). Epochs: images seen / "
              f"{n_train:,} (train minus the 10% validation split). 'linear, {max_train:,}': "
-             + probe_note(max_train, max_val)[:-2].replace("Probes as in", "the probe of") + "). "
+             + probe_note(max_train, max_val).replace("Probes as in", "the probe of") + " "
              f"'full train': the same probes fitted on the whole training split "
              f"({n_train if full_train is None else full_train:,} images: train minus the validation split), as the papers' "
              f"linear evaluations do; k-NN with that split as the bank. 'conv maps': the last conv block's 4096 values "
