@@ -45,6 +45,7 @@ def _evaluate(run_dir: Path, max_train: int, max_val: int, usps: bool, maps: boo
     from latentlab.engine import load_run
     from latentlab.eval.representation import knn, linear
     m = load_run(run_dir)
+    before = set(run_dir.glob("*.pt"))
     r = linear(m, max_train=max_train, max_val=max_val)
     out = {"linear": r.metrics["linear_test_accuracy"], "wd": r.protocol["weight_decay"],
            "knn": knn(m, max_train=max_train, max_val=max_val).metrics["knn_test_accuracy"],
@@ -57,7 +58,15 @@ def _evaluate(run_dir: Path, max_train: int, max_val: int, usps: bool, maps: boo
         out["knn_usps"] = knn(m, dataset="usps", max_train=max_train, max_val=max_val).metrics["knn_test_accuracy"]
     if m.name == "supervised":
         out["test_accuracy"] = m.evaluate().metrics["test_accuracy"]
+    _drop_feature_caches(run_dir, before)
     return out
+
+
+def _drop_feature_caches(run_dir: Path, keep: set) -> None:
+    """Delete the feature files the probes cached in ``run_dir`` (all but ``keep``). The suites keep their
+    probe results in JSON; the full split's conv maps alone are 0.8 GB a run, and 270 runs filled the disk."""
+    for f in set(run_dir.glob("*.pt")) - keep:
+        f.unlink()
 
 
 def _one(method: str, dataset: str, seconds: float, max_train: int, max_val: int, tag: str = "", **kw) -> dict:
