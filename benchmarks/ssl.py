@@ -41,17 +41,21 @@ def _arch(m) -> str:
     return f"{type(unwrap(m.encoder())).__name__}-w{m.cfg.width}"
 
 
-def _evaluate(run_dir: Path, max_train: int, max_val: int, usps: bool, maps: bool = False) -> dict:
+def _evaluate(run_dir: Path, max_train: int, max_val: int, usps: bool, maps: bool = False,
+              weight_decays=None, with_knn: bool = True) -> dict:
+    """The probes of a run (``weight_decays``: the linear probe's grid, default its own)."""
     from latentlab.engine import load_run
-    from latentlab.eval.representation import knn, linear
+    from latentlab.eval.representation import PROBE_WEIGHT_DECAYS, knn, linear
     m = load_run(run_dir)
     before = set(run_dir.glob("*.pt"))
-    r = linear(m, max_train=max_train, max_val=max_val)
+    wds = PROBE_WEIGHT_DECAYS if weight_decays is None else weight_decays
+    r = linear(m, max_train=max_train, max_val=max_val, weight_decays=wds)
     out = {"linear": r.metrics["linear_test_accuracy"], "wd": r.protocol["weight_decay"],
-           "knn": knn(m, max_train=max_train, max_val=max_val).metrics["knn_test_accuracy"],
            "params": _params(m.encoder()), "arch": _arch(m)}
+    if with_knn:
+        out["knn"] = knn(m, max_train=max_train, max_val=max_val).metrics["knn_test_accuracy"]
     if maps:
-        r = linear(m, max_train=max_train, max_val=max_val, layer="maps")
+        r = linear(m, max_train=max_train, max_val=max_val, layer="maps", weight_decays=wds)
         out["linear_maps"], out["maps_dim"] = r.metrics["linear_test_accuracy"], r.protocol["feature_dim"]
         out["wd_maps"] = r.protocol["weight_decay"]
     if usps:

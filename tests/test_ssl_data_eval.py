@@ -68,10 +68,23 @@ def test_knn_and_linear_probe_on_separable_set():
     assert acc > 0.95
     r = linear_probe((xtr, ytr), (xva, yva), (xte, yte), 4, weight_decays=(0.0, 1e-2), iters=50)
     assert r["test"] > 0.95 and r["weight_decay"] in (0.0, 1e-2)
+    assert r["weight_decay_at_grid_edge"] == {0.0: "smallest", 1e-2: "largest"}[r["weight_decay"]]
     assert linear_probe((xtr, ytr), (xva, yva), (xte, yte), 4, weight_decays=(0.0, 1e-2), iters=50, device="cpu") == r
     if torch.cuda.is_available():   # the probe follows the run's device
         g = linear_probe((xtr, ytr), (xva, yva), (xte, yte), 4, weight_decays=(0.0, 1e-2), iters=50, device="cuda")
         assert g["weight_decay"] == r["weight_decay"] and abs(g["test"] - r["test"]) <= 0.02
+
+
+def test_grid_edge_and_grid_validation():
+    from latentlab.errors import ConfigError
+    from latentlab.eval.representation import check_weight_decays, grid_edge
+    assert grid_edge((1e-5, 1e-4, 1e-3), 1e-4) is None
+    assert grid_edge((1e-5, 1e-4, 1e-3), 1e-3) == "largest" and grid_edge((1e-4, 1e-5), 1e-5) == "smallest"
+    assert grid_edge((1e-3,), 1e-3) is None and grid_edge((1e-3, 1e-3), 1e-3) is None   # nothing to widen
+    assert check_weight_decays([0, "1e-2"]) == (0.0, 1e-2)
+    for bad in ((), (1e-3, -1e-3), (float("inf"),), ("x",), None):
+        with pytest.raises(ConfigError, match="weight decays must be"):
+            check_weight_decays(bad)
 
 
 def test_knn_weighting_hand_example():
@@ -108,6 +121,19 @@ def test_cli_tiny_ssl_run_and_both_protocols(tmp_path, capsys):
     assert res["protocol"]["probe_device"] == "cpu"                        # the run's device
     assert 0.5 < res["linear_test_accuracy"] <= 1.0 and (out / "eval_linear_maps.json").is_file()
     assert list(out.glob("maps_digits_test_4.pt"))
+    # the weight-decay grid: recorded, flagged at its edge (with a note), validated, linear protocol only
+    assert main(["eval", str(out), "--protocol", "linear", "--weight-decays", "1e-3,1e-1", "--json"]) == 0
+    cap = capsys.readouterr()
+    p = json.loads(cap.out)["protocol"]
+    assert p["weight_decay_grid"] == [1e-3, 1e-1] and p["weight_decay"] in (1e-3, 1e-1)
+    assert p["weight_decay_at_grid_edge"] == ("largest" if p["weight_decay"] == 1e-1 else "smallest")
+    assert f"the grid's {p['weight_decay_at_grid_edge']}" in cap.err
+    for bad, msg in (("1e-3,x", "expected comma-separated numbers"), ("1e-3,-1", "finite values >= 0"),
+                     ("nan", "finite values >= 0")):
+        assert main(["eval", str(out), "--protocol", "linear", "--weight-decays", bad]) == 2
+        assert msg in capsys.readouterr().err
+    assert main(["eval", str(out), "--protocol", "knn", "--weight-decays", "1e-3"]) == 2
+    assert "has no option 'weight_decays'" in capsys.readouterr().err
     assert main(["eval", str(out), "--protocol", "retrieval", "--layer", "maps"]) == 2   # no such option
     assert "has no option 'layer'" in capsys.readouterr().err
     # any module by name: the conv1 output, flattened (digits: 32 channels x 8 x 8)

@@ -74,7 +74,13 @@ def cmd_eval(args) -> int:
     from .eval import run_protocol
     method = load_run(args.run_dir)
     kw = {"layer": args.layer} if args.layer else {}
+    if args.weight_decays:
+        kw["weight_decays"] = _floats(args.weight_decays, "--weight-decays")
     res = run_protocol(method, args.protocol, **kw)
+    edge = res.protocol.get("weight_decay_at_grid_edge")
+    if edge:
+        print(f"note: the chosen weight decay {res.protocol['weight_decay']:g} is the grid's {edge}; the best may "
+              f"lie beyond it (widen the grid with --weight-decays)", file=sys.stderr)
     name = (f"eval_{args.protocol}" + (f"_{args.layer}" if args.layer else "") + ".json") if args.protocol else "eval.json"
     write_eval(args.run_dir, res, method.step, name)
     if args.json:
@@ -82,6 +88,14 @@ def cmd_eval(args) -> int:
     else:
         _print_result(args.run_dir, res.metrics, res.artifacts)
     return 0
+
+
+def _floats(text: str, option: str) -> list[float]:
+    from .errors import ConfigError
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise ConfigError(f"{option}: expected comma-separated numbers, got '{text}'") from None
 
 
 def cmd_sample(args) -> int:
@@ -120,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--protocol", help="evaluation protocol where a method offers several")
     s.add_argument("--layer", help="representation protocols: features (forward_features, default), maps (the last "
                    "conv maps, pooled to <= 4096 values) or a module name (named_modules; output flattened)")
+    s.add_argument("--weight-decays", metavar="W1,W2,...", help="linear protocol: the weight decays tried on the "
+                   "validation split (default: the probe's grid; the result records it as weight_decay_grid)")
     s.add_argument("--json", action="store_true", help="print one JSON object of metric -> value")
     s.set_defaults(func=cmd_eval)
 

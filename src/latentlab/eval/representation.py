@@ -18,6 +18,7 @@ Splits: ``train`` = train minus a seeded validation split (``split_train_val``),
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -155,12 +156,34 @@ def linear_probe(train: tuple, val: tuple, test: tuple, num_classes: int,
 
     ``device``: where L-BFGS runs (default: where the features are); ``linear`` passes the run's device,
     so a CUDA run is probed on its GPU rather than on one CPU thread."""
+    weight_decays = check_weight_decays(weight_decays)
     if device is not None:
         train, val, test = (tuple(t.to(device) for t in part) for part in (train, val, test))
     if train[0].device.type != "cpu":
         return _linear_probe(train, val, test, num_classes, weight_decays, iters)
     with _one_thread():
         return _linear_probe(train, val, test, num_classes, weight_decays, iters)
+
+
+def check_weight_decays(weight_decays) -> tuple:
+    """The probe's grid as a tuple of floats; a clear error for an empty grid or a negative or non-finite value."""
+    from ..errors import ConfigError
+    try:
+        grid = tuple(float(w) for w in weight_decays)
+    except (TypeError, ValueError):
+        raise ConfigError(f"weight decays must be numbers, got {weight_decays!r}") from None
+    bad = [w for w in grid if not (math.isfinite(w) and w >= 0)]
+    if not grid or bad:
+        raise ConfigError(f"weight decays must be a non-empty list of finite values >= 0, got {list(grid)}")
+    return grid
+
+
+def grid_edge(grid, chosen: float) -> str | None:
+    """'largest' / 'smallest' when the chosen value is at the end of a grid of 2 or more values: the best value
+    may lie beyond it, so the grid should be widened (the probe's result records this)."""
+    if len(set(grid)) < 2:
+        return None
+    return "largest" if chosen == max(grid) else "smallest" if chosen == min(grid) else None
 
 
 def _linear_probe(train, val, test, num_classes, weight_decays, iters) -> dict:
@@ -177,7 +200,8 @@ def _linear_probe(train, val, test, num_classes, weight_decays, iters) -> dict:
     lin = fit_linear(xtr, ytr, num_classes, best, iters)
     with torch.no_grad():
         return {"test": acc(lin, xte, yte), "val": scores[best], "train": acc(lin, xtr, ytr),
-                "weight_decay": best, "val_scores": {str(k): v for k, v in scores.items()}}
+                "weight_decay": best, "weight_decay_at_grid_edge": grid_edge(weight_decays, best),
+                "val_scores": {str(k): v for k, v in scores.items()}}
 
 
 # -- features of a run ------------------------------------------------------------------------------
@@ -273,6 +297,7 @@ def linear(method, dataset: str | None = None, max_train: int | None = None, max
                        "linear_train_accuracy": r["train"]},
                       _protocol(method, name, f, layer, protocol="linear", classifier="logistic regression, "
                                 f"standardised features, full-batch L-BFGS {iters} iterations",
-                                weight_decay_grid=list(weight_decays), weight_decay=r["weight_decay"],
+                                weight_decay_grid=list(check_weight_decays(weight_decays)),
+                                weight_decay=r["weight_decay"], weight_decay_at_grid_edge=r["weight_decay_at_grid_edge"],
                                 probe_device=str(device),
                                 val_scores=r["val_scores"], selection="weight decay on val; last iterate on test"))
