@@ -14,7 +14,7 @@ and a k-NN with the whole split as the bank. These full-split probes are cached 
 size and checkpoint step (``probes_full_val<n>_<step>.json`` in the run directory), so an interrupted
 suite does not refit them. The default probe grid (weight decays 1e-5 to 1e-2) often picks its largest
 value, so the two linear full-split probes are fitted again with the grid widened to 10 (``WIDE_WDS``;
-``probes_full_val<n>_wd1e-05-10_<step>.json``): the grid check below the table.
+``probes_full_val<n>_wd<grid>_<step>.json``): the grid check below the table.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ import statistics
 
 import torch
 
-from .common import OUT, save_json, section, table
 from latentlab.eval.representation import PROBE_WEIGHT_DECAYS
 
+from .common import OUT, save_json, section, table
 from .ssl import _evaluate, _one, _pm, probe_note, train_sizes
 from .ssl_dim import ROWS  # the same four encoders: supervised, untrained, RotNet batch 32, SimCLR
 
@@ -44,7 +44,7 @@ def _full_probes(run_dir, step: int, max_train: int | None, max_val: int, weight
     ``weight_decays``: a linear-probe grid other than the default; the two linear probes only, keys
     suffixed ``_full_wide``."""
     wide = weight_decays is not None
-    grid = f"_wd{min(weight_decays):g}-{max(weight_decays):g}" if wide else ""
+    grid = "_wd" + "-".join(f"{w:g}" for w in weight_decays) if wide else ""     # the whole grid is in the key
     path = run_dir / f"probes_full{max_train or ''}_val{max_val}{grid}_{step}.json"
     if path.is_file():
         return json.loads(path.read_text())
