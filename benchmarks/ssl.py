@@ -42,8 +42,9 @@ def _arch(m) -> str:
 
 
 def _evaluate(run_dir: Path, max_train: int, max_val: int, usps: bool, maps: bool = False,
-              weight_decays=None, with_knn: bool = True) -> dict:
-    """The probes of a run (``weight_decays``: the linear probe's grid, default its own)."""
+              weight_decays=None, with_knn: bool = True, drop_features: bool = True) -> dict:
+    """The probes of a run (``weight_decays``: the linear probe's grid, default its own). The feature files
+    they cache are deleted afterwards unless ``drop_features`` is false (a caller probing again drops them)."""
     from latentlab.engine import load_run
     from latentlab.eval.representation import PROBE_WEIGHT_DECAYS, knn, linear
     m = load_run(run_dir)
@@ -62,7 +63,8 @@ def _evaluate(run_dir: Path, max_train: int, max_val: int, usps: bool, maps: boo
         out["knn_usps"] = knn(m, dataset="usps", max_train=max_train, max_val=max_val).metrics["knn_test_accuracy"]
     if m.name == "supervised":
         out["test_accuracy"] = m.evaluate().metrics["test_accuracy"]
-    _drop_feature_caches(run_dir, before)
+    if drop_features:
+        _drop_feature_caches(run_dir, before)
     return out
 
 

@@ -27,7 +27,7 @@ import torch
 from latentlab.eval.representation import PROBE_WEIGHT_DECAYS
 
 from .common import OUT, save_json, section, table
-from .ssl import _evaluate, _one, _pm, probe_note, train_sizes
+from .ssl import _drop_feature_caches, _evaluate, _one, _pm, probe_note, train_sizes
 from .ssl_dim import ROWS  # the same four encoders: supervised, untrained, RotNet batch 32, SimCLR
 
 SECONDS = 960.0
@@ -48,7 +48,8 @@ def _full_probes(run_dir, step: int, max_train: int | None, max_val: int, weight
     path = run_dir / f"probes_full{max_train or ''}_val{max_val}{grid}_{step}.json"
     if path.is_file():
         return json.loads(path.read_text())
-    r = _evaluate(run_dir, max_train, max_val, usps=False, maps=True, weight_decays=weight_decays, with_knn=not wide)
+    r = _evaluate(run_dir, max_train, max_val, usps=False, maps=True, weight_decays=weight_decays, with_knn=not wide,
+                  drop_features=False)                               # train_seed drops them after both grids
     keys = ("linear", "linear_maps", "wd", "wd_maps") + (() if wide else ("knn",))
     out = {f"{k}_full{'_wide' if wide else ''}": r[k] for k in keys}
     path.write_text(json.dumps(out, indent=2) + "\n")
@@ -66,8 +67,10 @@ def train_seed(seed: int, secs: float = SECONDS, max_train: int = 5000, max_val:
         row = _one(method, "mnist_m", secs if trained else 0.01, max_train, max_val, tag=tag, seed=seed,
                    num_features=DIM, **kw)
         run_dir = OUT / "ssl" / f"{method}-mnist_m{tag}"
+        before = set(run_dir.glob("*.pt"))                           # both grids probe the same features
         row.update(_full_probes(run_dir, row["steps"], full_train, max_val))
         row.update(_full_probes(run_dir, row["steps"], full_train, max_val, weight_decays=WIDE_WDS))
+        _drop_feature_caches(run_dir, before)
         out[label] = row
     return out
 
@@ -107,12 +110,12 @@ def run(quick: bool = False) -> str:
                  for key, layer in (("linear_full", "512-d features"), ("linear_maps_full", "conv maps"))]
         return max(cands, key=lambda c: statistics.mean(c[2]))
 
-    def goal(suffix, grid):
+    def goal(suffix, grid_name):
         label, layer, ratios, key = best(suffix)
         sup_same = [per_seed[s][label][key] / per_seed[s]["supervised"][key] for s in seeds if label in per_seed[s]]
         met = min(ratios) >= GOAL
         return (f"Goal (best self-supervised linear accuracy >= {100 * GOAL:.0f}% of the supervised classifier, "
-                f"full-split probe, {grid}): best is **{label}** on its {layer}, {_pm(ratios)}% of the supervised "
+                f"full-split probe, {grid_name}): best is **{label}** on its {layer}, {_pm(ratios)}% of the supervised "
                 f"classifier over {len(ratios)} seed(s) (lowest seed {100 * min(ratios):.1f}%) -> "
                 f"**{'met' if met else 'NOT met'}**{' in every seed' if met and len(ratios) > 1 else ''}. Against the "
                 f"supervised network probed the same way (same layer, same probe): {_pm(sup_same)}%.")
@@ -124,20 +127,19 @@ def run(quick: bool = False) -> str:
                   cell(label, lambda r, s: r["linear_maps_full_wide"]), wds(label, "wd_maps_full_wide"),
                   cell(label, lambda r, s: r["linear_maps_full_wide"] / sup[s]) + "%"]
                  for label, *_ in ROWS]
-    default_grid = "weight decay grid " + ", ".join(f"{w:g}" for w in PROBE_WEIGHT_DECAYS)
-    wide_grid = "weight decay grid " + ", ".join(f"{w:g}" for w in WIDE_WDS)
+    grid = lambda wds: ", ".join(f"{w:g}" for w in wds)                     # noqa: E731
     probes = [per_seed[s][label][k] for label, *_ in ROWS for s in seeds if label in per_seed[s]
               for k in ("wd_full", "wd_maps_full")]
     at_edge = sum(w == max(PROBE_WEIGHT_DECAYS) for w in probes)
     grid_check = (f"**Probe grid check.** The default full-split probes chose the largest weight decay of their grid "
                   f"({max(PROBE_WEIGHT_DECAYS):g}) in {at_edge} of {len(probes)} fits (features and conv maps), so "
                   "the best may lie beyond it. The same full-split probes, with the grid widened to "
-                  f"{', '.join(f'{w:g}' for w in WIDE_WDS)} (chosen on the same validation images; chosen values "
+                  f"{grid(WIDE_WDS)} (chosen on the same validation images; chosen values "
                   "per seed):\n\n"
                   + table(["encoder", "linear, full (default grid)", "wd", "linear, full (wider grid)", "wd",
                            "conv maps, full (default grid)", "wd", "conv maps, full (wider grid)", "wd",
                            "conv maps (wider grid) / supervised classifier"], grid_rows)
-                  + "\n\n" + goal("_wide", wide_grid))
+                  + "\n\n" + goal("_wide", f"weight decay grid {grid(WIDE_WDS)}"))
     notes = (f"MNIST-M, ConvNet (width 32, `num_features={DIM}`), Adam 1e-3, batch 256 unless stated, "
              f"`augment=digits_strong` for RotNet and SimCLR, single process, 1 thread, {secs:g} s of wall time per trained "
              f"run (runs may share the 2 cores), seeds {', '.join(map(str, seeds))} (SimCLR: seed 0). Epochs: images seen / "
@@ -157,4 +159,4 @@ def run(quick: bool = False) -> str:
                    table(["encoder", "seeds", "steps", "epochs", f"linear, {max_train:,}", "linear, full train",
                           "/ supervised classifier", "k-NN, full train", "conv maps, full train",
                           "conv maps gained over untrained", "conv maps / supervised classifier"], rows),
-                   goal("", default_grid) + "\n\n" + grid_check + "\n\n" + notes)
+                   goal("", f"weight decay grid {grid(PROBE_WEIGHT_DECAYS)}") + "\n\n" + grid_check + "\n\n" + notes)

@@ -290,6 +290,7 @@ def knn(method, dataset: str | None = None, k: int = KNN_K, temperature: float =
 def linear(method, dataset: str | None = None, max_train: int | None = None, max_val: int | None = None,
            weight_decays=PROBE_WEIGHT_DECAYS, iters: int = PROBE_ITERS, layer: str = "features") -> EvalResult:
     """Linear probe accuracy on test (last iterate), weight decay chosen on val."""
+    weight_decays = check_weight_decays(weight_decays)          # before the features are extracted
     name, nc, f = run_features(method, dataset, max_train, max_val=max_val, layer=layer)
     device = next((p.device for p in unwrap(method.encoder()).parameters()), torch.device("cpu"))  # the run's
     r = linear_probe(f["train"], f["val"], f["test"], nc, weight_decays, iters, device=device)
@@ -297,7 +298,7 @@ def linear(method, dataset: str | None = None, max_train: int | None = None, max
                        "linear_train_accuracy": r["train"]},
                       _protocol(method, name, f, layer, protocol="linear", classifier="logistic regression, "
                                 f"standardised features, full-batch L-BFGS {iters} iterations",
-                                weight_decay_grid=list(check_weight_decays(weight_decays)),
+                                weight_decay_grid=list(weight_decays),
                                 weight_decay=r["weight_decay"], weight_decay_at_grid_edge=r["weight_decay_at_grid_edge"],
                                 probe_device=str(device),
                                 val_scores=r["val_scores"], selection="weight decay on val; last iterate on test"))
