@@ -38,7 +38,7 @@ def _losses(run_dir):
 @pytest.mark.parametrize("method,extra", [
     ("supervised", dict(dataset="digits", batch_size=32)),
     ("gan1d", dict(batch_size=16)),
-    ("gan2d", dict(batch_size=64, z_dim=8, hidden=16)),
+    ("gan2d", dict(batch_size=64, z_dim=8, g_hidden=16, d_hidden=16, lr_decay="none")),
 ])
 def test_resume_is_exact(tmp_path, method, extra):
     common = dict(log_every=1, ckpt_every=0, image_every=0, eval_at_end=False, **extra)
@@ -65,7 +65,7 @@ def test_resume_is_exact(tmp_path, method, extra):
 
 def test_run_directory_artifacts(tmp_path):
     out = tmp_path / "run"
-    rc = main(["train", "gan2d", "--out", str(out), "steps=2", "batch_size=32", "z_dim=4", "hidden=8",
+    rc = main(["train", "gan2d", "--out", str(out), "steps=2", "batch_size=32", "z_dim=4", "g_hidden=8", "d_hidden=8",
                "eval_samples=200", "log_every=1", "image_every=1", "ckpt_every=1"])
     assert rc == 0
     for f in ("config.yaml", "metrics.jsonl", "weights.safetensors", "eval.json", "samples.png",
@@ -110,6 +110,26 @@ def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypat
     assert main(["train", "supervised", "--out", str(tmp_path / "nan3"), "steps=20", "batch_size=16"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: non-finite loss 'model'") and "step 5" in err[-1]
+
+
+def test_resume_from_a_periodic_checkpoint_keeps_a_decaying_schedule_exact(tmp_path):
+    """gan2d's learning rate decays over `steps`: resuming the same run (same steps) from its step-5 checkpoint
+    gives the uninterrupted run's weights and losses (the schedulers' state is in the checkpoint)."""
+    import shutil
+    common = dict(log_every=1, ckpt_every=5, image_every=0, eval_at_end=False, batch_size=64, z_dim=8,
+                  g_hidden=16, d_hidden=16, steps=12)
+    straight = train("gan2d", _cfg("gan2d", **common), out=tmp_path / "a", verbose=False)
+    b = tmp_path / "b"
+    shutil.copytree(tmp_path / "a", b)
+    shutil.copy(b / "checkpoints" / "step_0000005.ckpt", b / "checkpoints" / "last.ckpt")
+    rows = (b / "metrics.jsonl").read_text().splitlines()
+    (b / "metrics.jsonl").write_text("".join(r + "\n" for r in rows if json.loads(r)["step"] <= 5))
+    resumed = train("gan2d", _cfg("gan2d", **common), resume=b, verbose=False)
+    assert straight.steps == 12 and resumed.steps == 7
+    assert_same_weights(weights(tmp_path / "a"), weights(b))
+    assert _losses(tmp_path / "a") == _losses(b)
+    lr = load_checkpoint(b / "checkpoints" / "last.ckpt")["method"]["schedulers"]["G"]["_last_lr"][0]
+    assert lr == pytest.approx(2e-3 * (1 - 12 / 12), abs=1e-12)
 
 
 def test_sigterm_checkpoints_and_resume_matches_uninterrupted(tmp_path):
@@ -185,7 +205,7 @@ def test_tensorboard_keeps_every_logged_step_across_resume(tmp_path):
 
 _GAN = dict(ngf=8, ndf=8, batch_size=16, max_train=256, num_fixed=16)
 SMALL_RUNS = {"supervised": dict(dataset="digits", batch_size=32), "gan1d": dict(batch_size=16),
-              "gan2d": dict(batch_size=64, z_dim=8, hidden=16), "alexnet": dict(batch_size=16, val_every=2),
+              "gan2d": dict(batch_size=64, z_dim=8, g_hidden=16, d_hidden=16), "alexnet": dict(batch_size=16, val_every=2),
               **{g: _GAN for g in ("dcgan", "wgan", "wgan_gp", "cgan", "acgan")},
               **{m: dict(dataset="digits", batch_size=16, width=8, num_features=32, knn_every=2, knn_samples=64,
                          eval_at_end=True, **SSL_TINY[m]) for m in SSL_METHODS}}

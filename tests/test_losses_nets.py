@@ -9,7 +9,8 @@ import torch
 
 from latentlab import nets
 from latentlab.eval.modes import mode_coverage
-from latentlab.losses import discriminator_loss_minimax, generator_loss_minimax, generator_loss_nonsaturating
+from latentlab.losses import (discriminator_loss_minimax, generator_loss_minimax, generator_loss_nonsaturating,
+                              r1_penalty)
 
 
 def test_gan_losses_hand_computed():
@@ -33,6 +34,35 @@ def test_gan_losses_stable_for_large_logits_and_gradcheck():
     g_mm, = torch.autograd.grad(generator_loss_minimax(l), l)
     g_ns, = torch.autograd.grad(generator_loss_nonsaturating(l), l)
     assert abs(g_mm.item()) < 1e-4 and abs(g_ns.item()) > 0.99
+
+
+def test_r1_penalty_hand_computed():
+    # D(x) = w.x + x0^2: grad = w + (2 x0, 0); for x = (1, 2), w = (3, -1): grad (5, -1), |grad|^2 = 26;
+    # for x = (0, 0): grad (3, -1), |grad|^2 = 10; mean 18
+    w = torch.tensor([3.0, -1.0])
+    x = torch.tensor([[1.0, 2.0], [0.0, 0.0]], requires_grad=True)
+    logits = x @ w + x[:, 0] ** 2
+    r1 = r1_penalty(logits, x)
+    assert r1.item() == pytest.approx(18.0)
+    g, = torch.autograd.grad(r1, x)                      # create_graph: the penalty is differentiable in x
+    assert torch.allclose(g, torch.tensor([[10.0, 0.0], [6.0, 0.0]]))   # d/dx0 of mean((w0 + 2 x0)^2 + w1^2)
+    with pytest.raises(ValueError, match="require grad"):
+        r1_penalty(logits.detach(), x.detach())
+
+
+@pytest.mark.parametrize("name", [n for n in nets.list_nets() if "dcgan" in n or "acgan" in n])
+def test_dcgan_family_initialisation_is_the_papers(name):
+    """Radford et al. 2016, Sec. 4: weights N(0, 0.02), BatchNorm scales N(1, 0.02), zero biases."""
+    kw, _ = nets.NETS[name].example()
+    net = nets.create(name, **{**kw, **({"ngf": 32} if "ngf" in kw else {"ndf": 32})})
+    convs = [m for m in net.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    w = torch.cat([m.weight.flatten() for m in convs])
+    assert len(w) > 5000 and abs(w.std().item() - 0.02) < 0.002 and abs(w.mean().item()) < 0.002
+    assert all(m.bias is None or not m.bias.any() for m in convs)
+    bns = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    if bns:
+        g = torch.cat([m.weight for m in bns]).detach()
+        assert abs(g.mean().item() - 1) < 0.01 and 0.01 < g.std().item() < 0.03
 
 
 @pytest.mark.parametrize("name", nets.list_nets())

@@ -58,6 +58,20 @@ def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, alpha: torc
     return (grad.reshape(b, -1).norm(2, dim=1) - 1).pow(2).mean()
 
 
+def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """Mescheder et al., "Which Training Methods for GANs do actually Converge?", ICML 2018,
+    https://arxiv.org/abs/1801.04406, Eq. 9: R1 = E_x~p_data[||grad_x D(x)||^2], the squared gradient norm
+    of the discriminator's logit at *real* samples (``real`` must require grad and ``real_logits`` be
+    computed from it). Multiply by gamma / 2 outside. The graph is kept so the penalty is differentiated
+    with the discriminator loss."""
+    if real_logits.shape[:1] != real.shape[:1]:
+        raise ValueError(f"real_logits {tuple(real_logits.shape)} and real {tuple(real.shape)} must share the batch")
+    if not real.requires_grad:
+        raise ValueError("real must require grad (call real.requires_grad_() before the discriminator)")
+    grad, = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
+    return grad.reshape(len(real), -1).pow(2).sum(1).mean()
+
+
 def acgan_class_loss(class_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Odena et al., "Conditional Image Synthesis with Auxiliary Classifier GANs", ICML 2017, Eq. 2:
     L_C = E[log P(C = c | X)], as cross-entropy on class *logits* (no softmax before it)."""

@@ -1,7 +1,8 @@
 """Multi-layer perceptrons: the generator and discriminator of the 2-D mixture GAN.
 
-Goodfellow et al., "Generative Adversarial Nets", NeurIPS 2014 (MLP G and D);
-Metz et al. (Unrolled GAN) / Lin et al. (PacGAN) use the same MLP sizes on ring8/grid25.
+Goodfellow et al., "Generative Adversarial Nets", NeurIPS 2014 (MLP G and D). Plain ReLU MLPs; the widths
+and depths are the caller's (``methods/gan2d.py`` states its choice and the papers' networks: Unrolled GAN
+2x128 ReLU, PacGAN a 4x400 BatchNorm-ReLU G and a maxout D, which these are not).
 """
 
 from __future__ import annotations
