@@ -3,7 +3,8 @@
 Radford et al., "Unsupervised Representation Learning with Deep Convolutional GANs", ICLR 2016, Sec. 3:
 strided convolutions in D, transposed convolutions in G; BatchNorm everywhere except G's output layer
 and D's input layer; ReLU in G with a tanh output; LeakyReLU(0.2) in D. Sizes 28 (7x7 start), 32 and 64
-(4x4 start); 1 or 3 channels.
+(4x4 start); 1 or 3 channels. Initialisation as Sec. 4: every convolution and linear weight from
+N(0, 0.02), BatchNorm scales from N(1, 0.02), biases 0 (``dcgan_init``; label embeddings keep PyTorch's).
 
 Conditioning: G concatenates a label embedding to z (Mirza & Osindero 2014). D either concatenates
 one-hot label maps to its input (Mirza & Osindero) or adds the projection <embed(y), phi(x)>
@@ -43,6 +44,20 @@ def _norm(kind: str, ch: int) -> nn.Module:
     raise ValueError(f"norm must be batch, layer or none, got {kind!r}")
 
 
+def dcgan_init(module: nn.Module, std: float = 0.02) -> nn.Module:
+    """Radford et al. 2016, Sec. 4: "All weights were initialized from a zero-centered Normal distribution
+    with standard deviation 0.02"; BatchNorm scales N(1, 0.02) and zero shifts, as in the authors' code."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, std)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, std)
+            nn.init.zeros_(m.bias)
+    return module
+
+
 class DCGANGenerator(nn.Module):
     def __init__(self, z_dim: int = 100, img_size: int = 28, channels: int = 1, ngf: int = 64,
                  num_classes: int = 0, embed_dim: int = 10):
@@ -58,7 +73,7 @@ class DCGANGenerator(nn.Module):
             layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch // 2), nn.ReLU(True)]
             ch //= 2
         layers += [nn.ConvTranspose2d(ch, channels, 4, 2, 1), nn.Tanh()]                  # (B, C, H, W), no BN
-        self.net = nn.Sequential(*layers)
+        self.net = dcgan_init(nn.Sequential(*layers))
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         if self.embed is not None:
@@ -88,6 +103,9 @@ class DCGANDiscriminator(nn.Module):
         self.out = nn.Linear(self.num_features, 1)                    # = a (s0 x s0) conv to one logit
         self.proj = nn.Embedding(num_classes, self.num_features) if num_classes and condition == "projection" else None
         self.aux = nn.Linear(self.num_features, aux_classes) if aux_classes else None
+        dcgan_init(self.features), dcgan_init(self.out)
+        if self.aux is not None:
+            dcgan_init(self.aux)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         if self.num_classes and y is None:
