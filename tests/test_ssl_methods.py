@@ -66,15 +66,25 @@ def test_resume_is_exact_with_queue_bank_and_teacher(tmp_path, method, state):
         assert torch.equal(ca, cb)
 
 
-def test_jigsaw_permutations_have_maximal_hamming_distance():
+def test_jigsaw_permutations_follow_algorithm_1():
+    """Noroozi & Favaro's Algorithm 1 (``mean``): each next permutation maximises the summed Hamming distance
+    to the chosen ones; ``min`` maximises the minimum distance (min Hamming >= 6 where random sets have less)."""
+    import itertools
     from latentlab.methods.jigsaw import maximal_hamming_permutations, min_hamming
-    p = maximal_hamming_permutations(100, 9, seed=0)
-    assert p.shape == (100, 9) and len({tuple(r) for r in p.tolist()}) == 100
-    assert all(sorted(r) == list(range(9)) for r in p.tolist())
+    ham = lambda a, b: sum(u != v for u, v in zip(a, b))
+    allp = list(itertools.permutations(range(5)))
+    p = maximal_hamming_permutations(12, 5, seed=3).tolist()
+    for i in range(1, len(p)):                                     # checked against every permutation of 5
+        best = max(sum(ham(q, c) for c in p[:i]) for q in allp if list(q) not in p[:i])
+        assert sum(ham(p[i], c) for c in p[:i]) == best
+    for sel in ("mean", "min"):
+        q = maximal_hamming_permutations(100, 9, seed=0, selection=sel)
+        assert q.shape == (100, 9) and len({tuple(r) for r in q.tolist()}) == 100
+        assert all(sorted(r) == list(range(9)) for r in q.tolist())
+        assert torch.equal(q, maximal_hamming_permutations(100, 9, seed=0, selection=sel))
     g = torch.Generator().manual_seed(0)
     random_set = torch.stack([torch.randperm(9, generator=g) for _ in range(100)])
-    assert min_hamming(p) >= 6 > min_hamming(random_set)
-    assert torch.equal(p, maximal_hamming_permutations(100, 9, seed=0))
+    assert min_hamming(maximal_hamming_permutations(100, 9, seed=0, selection="min")) >= 6 > min_hamming(random_set)
 
 
 def test_deepcluster_kmeans_recovers_blobs():
@@ -86,6 +96,17 @@ def test_deepcluster_kmeans_recovers_blobs():
     for c in range(3):
         assert assign[c * 50:(c + 1) * 50].unique().numel() == 1
     assert assign.unique().numel() == 3
+
+
+def test_deepcluster_kmeans_leaves_no_cluster_empty():
+    """k above the number of blobs, centroids seeded on duplicates: empty clusters arise at every iteration and
+    are split off non-empty ones (DeepCluster, Sec. 3.3), so all k are used at the end."""
+    from latentlab.methods.deepcluster import kmeans
+    x = torch.cat([torch.zeros(40, 2), torch.full((40, 2), 5.0), torch.tensor([[0.0, 5.0]]).repeat(40, 1)])
+    x = x + 1e-3 * torch.randn(len(x), 2, generator=torch.Generator().manual_seed(0))
+    for seed in range(5):
+        assign, c = kmeans(x, 12, 5, torch.Generator().manual_seed(seed))
+        assert torch.bincount(assign, minlength=12).min() >= 1 and torch.isfinite(c).all()
 
 
 def test_s4l_uses_labels_per_class_from_train_only():

@@ -2,7 +2,9 @@
 
 Doersch et al., "Unsupervised visual representation learning by context prediction", ICCV 2015,
 https://arxiv.org/abs/1505.05192. Tiles of a 3x3 grid with a gap and random jitter (a random crop of 3/4
-of each cell), both encoded by the shared encoder (resized to its input size); their features are
+of each cell). A choice for 28-32 px images, not the paper's: the gap comes from the crop alone, so with
+jitter two neighbouring tiles can touch (gap 0 to half a cell); the paper keeps a gap of about half a
+patch plus up to 7 px jitter, which at 28 px would leave 3-pixel tiles. Both tiles are encoded by the shared encoder (resized to its input size); their features are
 concatenated and an MLP (the paper's fc6-fc8 pair network) classifies the 8 relative positions.
 """
 

@@ -4,7 +4,7 @@ Caron et al., "Deep clustering for unsupervised learning of visual features", EC
 https://arxiv.org/abs/1807.05520. Every ``reassign_every`` steps (default: one epoch, as in the paper)
 the non-augmented features are PCA-whitened, L2-normalised and clustered by k-means; the classifier
 head is re-initialised and images are sampled uniformly over the clusters (Sec. 3.3: avoiding trivial
-solutions), empty clusters being re-seeded. k = 100 (10x the classes; the paper used 10000 on ImageNet).
+solutions), empty clusters being split off non-empty ones as in the paper (``kmeans``). k = 100 (10x the classes; the paper used 10000 on ImageNet).
 ``cluster_samples`` limits clustering to a subset for short budgets. Pseudo-labels are checkpointed.
 """
 
@@ -30,22 +30,41 @@ def pca_whiten(x: torch.Tensor, dim: int) -> torch.Tensor:
     return F.normalize(z, dim=1)
 
 
+def _split_empty(x, c, assign, generator):
+    """DeepCluster's remedy for empty clusters (Caron et al. 2018, Sec. 3.3): each empty cluster takes the
+    centroid of a non-empty cluster, drawn with probability proportional to its size, with a small random
+    perturbation (+eps for the new one, -eps for the donor), so the donor's points split between the two."""
+    k = len(c)
+    for e in range(k):
+        counts = torch.bincount(assign, minlength=k)
+        if counts[e] > 0:
+            continue
+        donor = int(torch.multinomial((counts * (counts > 1)).double(), 1, generator=generator))
+        eps = 1e-4 * torch.randn(x.shape[1], generator=generator, dtype=x.dtype).to(x.device)
+        c[e], c[donor] = c[donor] + eps, c[donor] - eps
+        pts = (assign == donor).nonzero().squeeze(1)                       # reassign the donor's points
+        assign[pts] = torch.where(torch.cdist(x[pts], c[[donor, e]]).argmin(1) == 1, e, donor)
+        if not (assign == e).any():                                      # a tie kept them all: split evenly
+            assign[pts[::2]] = e
+    return c, assign
+
+
 def kmeans(x: torch.Tensor, k: int, iters: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Lloyd's k-means (squared L2). Returns (assignments (N,), centroids (k, D)); empty clusters re-seeded."""
+    """Lloyd's k-means (squared L2) -> (assignments (N,), centroids (k, D)). Empty clusters are split off
+    non-empty ones as in DeepCluster (``_split_empty``), after every iteration and on the final assignment,
+    so no cluster ends empty (needs n >= k)."""
     n = len(x)
     if not 1 <= k <= n:
         raise ValueError(f"k must be in 1..{n}, got {k}")
     c = x[torch.randperm(n, generator=generator)[:k]].clone()
     for _ in range(iters):
         assign = torch.cdist(x, c).argmin(1)
+        c, assign = _split_empty(x, c, assign, generator)
         counts = torch.bincount(assign, minlength=k)
-        sums = torch.zeros_like(c).index_add_(0, assign, x)
-        empty = counts == 0
-        c = torch.where(empty[:, None], c, sums / counts.clamp(min=1)[:, None])
-        if empty.any():   # move each empty centroid to a random point of the data (perturbed)
-            pick = torch.randint(n, (int(empty.sum()),), generator=generator)
-            c[empty] = x[pick] + 1e-4 * torch.randn(len(pick), x.shape[1], generator=generator)
-    return torch.cdist(x, c).argmin(1), c
+        c = torch.zeros_like(c).index_add_(0, assign, x) / counts[:, None]
+    assign = torch.cdist(x, c).argmin(1)
+    c, assign = _split_empty(x, c, assign, generator)
+    return assign, c
 
 
 @dataclass

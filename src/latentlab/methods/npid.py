@@ -12,6 +12,9 @@ starts with all embeddings nearly parallel (cosine 0.99) and short runs collapse
 ``bank_init=encoder`` (not the paper's: it starts from random unit vectors) fills the bank at the first
 step with the untrained encoder's embeddings of the un-augmented train images, so that the positives are
 real embeddings from the start; the fill runs inside the first step, so it counts in a time budget.
+A choice, not the paper's: one set of K negatives is drawn per step and shared by the whole batch (the
+reference code draws K per sample; at batch 256, K = 4096 and 128-d that is 0.5 GB of gathered rows a
+step on a CPU). Each sample's estimate is unbiased either way; the batch's losses are correlated.
 Under a short budget most images are never revisited and every positive is a random vector otherwise
 (docs/ssl.md, ``benchmarks/ssl_npid.py``). Under DDP every process fills the whole bank from the same weights.
 """

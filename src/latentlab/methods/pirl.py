@@ -4,7 +4,8 @@ Misra & van der Maaten, "Self-supervised learning of pretext-invariant represent
 https://arxiv.org/abs/1912.01991. f(v_I): projection of the image's features; g(v_I^t): each of the 9
 shuffled tiles encoded and projected, concatenated, projected again (Sec. 3.3). Loss (Eq. 5):
     L = lambda * L_NCE(m_I, g(v_I^t)) + (1 - lambda) * L_NCE(m_I, f(v_I)),  lambda = 0.5,
-with m_I the memory-bank entry of image I (momentum 0.5), tau = 0.07 and N = 32000 bank negatives.
+with m_I the memory-bank entry of image I (momentum 0.5), tau = 0.07 and N = 32000 bank negatives (one set
+per step shared by the batch, as in ``npid``: a choice, the reference draws them per sample).
 L_NCE is NPID's binary NCE with Z estimated at the first step (``loss=nce``, default) or the InfoNCE over
 1 + N candidates (``loss=infonce``). The bank and Z are checkpointed.
 """

@@ -1,7 +1,8 @@
 """S4L-Rotation: semi-supervised learning = supervised loss on a few labels + rotation prediction on all.
 
 Zhai et al., "S4L: Self-supervised semi-supervised learning", ICCV 2019, https://arxiv.org/abs/1905.03670.
-Loss = L_sup(labelled batch) + w * L_rot(unlabelled batch and labelled batch), w = 1 (Sec. 3.1).
+Loss = L_sup(labelled batch) + w * L_rot(unlabelled batch and labelled batch), w = 1 (Sec. 3.1); the
+labelled and unlabelled batches have the same size, as in the paper.
 The labelled subset is ``labels_per_class`` images per class taken (seeded) from the train split; the
 validation split is never used for training. Its own evaluation adds the classifier's test accuracy.
 """
@@ -23,7 +24,8 @@ from .supervised import accuracy
 @dataclass
 class S4LConfig(RotNetConfig):
     labels_per_class: int = param(10, ge=1, help="labelled train images per class")
-    labeled_batch_size: int = param(64, ge=1, help="labelled images per step")
+    labeled_batch_size: int = param(256, ge=1, help="labelled images per step (the paper: as many as the "
+                                    "unlabelled batch, `batch_size` 256 here)")
     rotation_weight: float = param(1.0, ge=0, help="w, the weight of the rotation loss")
 
 
