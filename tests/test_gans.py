@@ -252,6 +252,12 @@ def test_stacked_mnist_dataset_and_per_channel_classifier(featurenet_cache):
     x = s.images[:32].float() / 255
     per = [fn.model(x[:, c:c + 1]).argmax(1) for c in range(3)]
     assert torch.equal(fn.predict(x), 100 * per[0] + 10 * per[1] + per[2])
+    pred, conf = fn.predict_confidence(x)                   # the least sure of the three digits
+    least = torch.stack([fn.model(x[:, c:c + 1]).softmax(1).max(1).values for c in range(3)]).min(0).values
+    assert torch.equal(pred, fn.predict(x)) and torch.allclose(conf, least)
+    assert ((0 < conf) & (conf <= 1)).all()
+    noise = torch.rand(32, 3, 28, 28, generator=torch.Generator().manual_seed(0))
+    assert fn.predict_confidence(noise)[1].mean() < conf.mean()          # real digits read surer than noise
     assert fn.features(x).shape == (32, 3 * fn.model.num_features)
 
 
@@ -269,7 +275,8 @@ def test_tiny_cli_runs_give_grids_metrics_eval_and_samples(tmp_path, featurenet_
               "images/class_grid_0000004.png"):
         assert (run / f).is_file(), f
     ev = json.loads((run / "eval.json").read_text())
-    for k in ("fid", "kid", "precision", "recall", "density", "coverage", "class_coverage", "class_consistency"):
+    for k in ("fid", "kid", "precision", "recall", "density", "coverage", "class_coverage", "class_consistency",
+              "confident_fraction"):
         assert k in ev["metrics"], k
     capsys.readouterr()
     assert main(["eval", str(run), "--json"]) == 0
