@@ -56,6 +56,8 @@ def cmd_train(args) -> int:
     if res.eval is None:
         return 0
     _print_result(res.run_dir, res.eval.metrics, res.artifacts, res.steps, res.seconds)
+    if res.eval.summary:
+        print(res.eval.summary)
     return 0
 
 

@@ -36,8 +36,9 @@ CONFIDENT = 0.9     # a sample "reads" as its class when the frozen classifier g
 class ImageGANConfig(TrainConfig):
     dataset: str = param("mnist", help="image dataset (28, 32 or 64 px; 1 or 3 channels), e.g. mnist, stacked_mnist")
     z_dim: int = param(100, ge=1, help="latent dimension")
-    prior: str = param("uniform", choices=("uniform", "normal"), help="z ~ U[-1, 1] (course slide) or N(0, I)")
-    ngf: int = param(64, ge=1, help="generator width (channels of its last hidden layer)")
+    prior: str = param("uniform", choices=("uniform", "normal"),
+                       help="z ~ U[-1, 1] (DCGAN, course slide) or N(0, I) (the WGAN and WGAN-GP authors' code)")
+    ngf: int = param(64, ge=1, help="generator width (channels of its last hidden layer; DCGAN Fig. 1 at 64 px: 128)")
     ndf: int = param(64, ge=1, help="discriminator width (channels of its first layer)")
     ema_decay: float = param(0.0, ge=0, lt=1, help="EMA decay of G's weights for sampling/eval (0: off)")
     val_fraction: float = param(0.1, gt=0, lt=1, help="part of train held out as the FID validation reference")

@@ -34,10 +34,13 @@ from .base import EvalResult, Method, unwrap
 @dataclass
 class SSLConfig(TrainConfig):
     dataset: str = param("mnist", help="dataset name or path")
-    steps: int = param(2000, ge=1)
-    batch_size: int = param(256, ge=2)
+    steps: int = param(2000, ge=1, help="training steps, for a CPU budget (the papers train 100-1000 epochs)")
+    batch_size: int = param(256, ge=2, help="images per step (NPID, MoCo v2, DeepCluster: 256; RotNet: 128; "
+                                            "SimCLR, BYOL: 4096; Barlow Twins: 2048)")
     lr: float = param(1e-3, gt=0, help="Adam learning rate")
-    weight_decay: float = param(1e-6, ge=0, help="Adam weight decay")
+    weight_decay: float = param(1e-6, ge=0, help="Adam weight decay (SimCLR's 1e-6; MoCo 1e-4, NPID and RotNet "
+                                                 "5e-4, BYOL and Barlow Twins 1.5e-6, DINO 0.04-0.4, all with "
+                                                 "SGD/LARS/AdamW)")
     net: str = param("convnet", help="backbone from the nets registry (convnet, resnet18, ...)")
     width: int = param(32, ge=1, help="backbone width (channels of the first conv)")
     num_features: int = param(128, ge=1, help="representation dimension (convnet)")
@@ -149,7 +152,7 @@ def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
 
 
 def cosine_momentum(base: float, step: int, total: int) -> float:
-    """BYOL Sec. 3.2 / DINO: tau = 1 - (1 - tau_base) (cos(pi k / K) + 1) / 2, rising to 1."""
+    """BYOL Sec. 3.3 / DINO: tau = 1 - (1 - tau_base) (cos(pi k / K) + 1) / 2, rising to 1."""
     return 1 - (1 - base) * (math.cos(math.pi * min(step, total) / max(total, 1)) + 1) / 2
 
 
@@ -172,7 +175,8 @@ class MemoryBank:
     @staticmethod
     @torch.no_grad()
     def update(bank: torch.Tensor, idx: torch.Tensor, v: torch.Tensor, momentum: float = 0.5) -> None:
-        """bank[idx] <- normalise(m * bank[idx] + (1 - m) * v)  (NPID Eq. 8; PIRL Sec. 3.2)."""
+        """bank[idx] <- normalise(m * bank[idx] + (1 - m) * v)  (NPID's reference code, m = 0.5; the paper
+        replaces the entry and adds a proximal term; PIRL Sec. 3.2)."""
         bank[idx] = F.normalize(momentum * bank[idx] + (1 - momentum) * F.normalize(v.detach(), dim=1), dim=1)
 
     @staticmethod
@@ -201,8 +205,9 @@ def gather_all(x: torch.Tensor) -> torch.Tensor:
 
 # -- patches ----------------------------------------------------------------------------------------
 def patch_grid(x: torch.Tensor, grid: int = 3, jitter: bool = True) -> torch.Tensor:
-    """Cut (B, C, H, W) into grid x grid tiles with a random crop of 3/4 of each cell (the gap of
-    Noroozi & Favaro / Doersch et al. against edge shortcuts), each resized back to (H, W) for the
+    """Cut (B, C, H, W) into grid x grid tiles with a random crop of 3/4 of each cell (a gap
+    against edge shortcuts, after Noroozi & Favaro's 64 px tiles in 75 px cells and Doersch et al.'s gap of
+    half a patch; neither uses 3/4), each resized back to (H, W) for the
     shared encoder: (B, grid*grid, C, H, W), tiles in row-major order."""
     b, c, h, w = x.shape
     ch, cw = h // grid, w // grid

@@ -23,8 +23,8 @@ from .base import register_method
 
 @dataclass
 class ACGANConfig(ImageGANConfig):
-    steps: int = param(5000, ge=1, help="generator steps")
-    batch_size: int = param(128, ge=1)
+    steps: int = param(5000, ge=1, help="generator steps (ACGAN: 50000)")
+    batch_size: int = param(128, ge=1, help="images per step (ACGAN: 100)")
     lr: float = param(2e-4, gt=0, help="Adam learning rate of G and D")
     betas: tuple[float, float] = param((0.5, 0.999), help="Adam betas")
     class_weight: float = param(1.0, ge=0, help="weight of L_C against L_S")

@@ -3,8 +3,9 @@
 Krizhevsky, Sutskever & Hinton, "ImageNet classification with deep convolutional neural networks",
 NeurIPS 2012. Recipe (the defaults below): SGD lr 0.01, momentum 0.9, batch 128, weight decay 5e-4,
 dropout 0.5 on fc6/fc7, LRN after conv1/conv2, the learning rate divided by 10 when the validation
-error stops improving; training on random crops + horizontal flips; at test time the softmax
-predictions of 5 crops (4 corners + centre) and their flips are averaged.
+error stops improving; training on random crops + horizontal flips (the paper's PCA colour noise,
+Sec. 4.1, is not applied); at test time the softmax predictions of 5 crops (4 corners + centre) and
+their flips are averaged.
 
 The paper trains on 224 crops of 256 px images; here ``crop_size`` crops of the (optionally
 ``resize``d) images, e.g. 28 of 32 px for MNIST-M with ``net=alexnet_small``.
@@ -32,7 +33,7 @@ from .base import EvalResult, Method, register_method
 @dataclass
 class AlexNetConfig(TrainConfig):
     dataset: str = param("mnist_m", help="dataset name or path")
-    steps: int = param(20000, ge=1)
+    steps: int = param(20000, ge=1, help="SGD steps (the paper: about 90 epochs of ImageNet, ~850k at batch 128)")
     batch_size: int = param(128, ge=1)
     lr: float = param(0.01, gt=0, help="SGD learning rate")
     momentum: float = param(0.9, ge=0, lt=1)

@@ -34,6 +34,7 @@ class EvalResult:
     metrics: dict[str, float]
     protocol: dict[str, Any] = field(default_factory=dict)
     artifacts: dict[str, str] = field(default_factory=dict)  # name -> file path
+    summary: str = ""                                         # one line a person reads first (printed by the CLI)
 
 
 class Method:

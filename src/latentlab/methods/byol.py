@@ -2,7 +2,7 @@
 
 Grill et al., "Bootstrap your own latent", NeurIPS 2020, https://arxiv.org/abs/2006.07733.
 Defaults: projector and predictor MLPs 4096 -> 256, target momentum tau_base = 0.996 raised to 1 by
-a cosine schedule (Sec. 3.2), asymmetric augmentations (blur 1.0/0.1, solarize 0/0.2), symmetric loss.
+a cosine schedule (Sec. 3.3), asymmetric augmentations (blur 1.0/0.1, solarize 0/0.2), symmetric loss.
 """
 
 from __future__ import annotations

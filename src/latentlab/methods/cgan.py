@@ -23,9 +23,10 @@ from .base import register_method
 @dataclass
 class CGANConfig(ImageGANConfig):
     steps: int = param(5000, ge=1, help="generator steps")
-    batch_size: int = param(128, ge=1)
-    lr: float = param(2e-4, gt=0, help="Adam learning rate of G and D")
-    betas: tuple[float, float] = param((0.5, 0.999), help="Adam betas")
+    batch_size: int = param(128, ge=1, help="images per step (DCGAN's 128; Mirza & Osindero: 100)")
+    lr: float = param(2e-4, gt=0, help="Adam learning rate of G and D (DCGAN's; Mirza & Osindero used SGD at "
+                                       "0.1 decaying to 1e-6, momentum 0.5 rising to 0.7)")
+    betas: tuple[float, float] = param((0.5, 0.999), help="Adam betas (DCGAN's)")
     condition: str = param("concat", choices=("concat", "projection"), help="how D sees the label")
 
     def check(self):

@@ -4,8 +4,9 @@ Doersch et al., "Unsupervised visual representation learning by context predicti
 https://arxiv.org/abs/1505.05192. Tiles of a 3x3 grid with a gap and random jitter (a random crop of 3/4
 of each cell). A choice for 28-32 px images, not the paper's: the gap comes from the crop alone, so with
 jitter two neighbouring tiles can touch (gap 0 to half a cell); the paper keeps a gap of about half a
-patch plus up to 7 px jitter, which at 28 px would leave 3-pixel tiles. Both tiles are encoded by the shared encoder (resized to its input size); their features are
-concatenated and an MLP (the paper's fc6-fc8 pair network) classifies the 8 relative positions.
+patch plus up to 7 px jitter, which at 28 px would leave 3-pixel tiles. Both tiles are encoded by the
+shared encoder (resized to its input size); their features are concatenated and an MLP (after the
+paper's fc6-fc9 pair network, narrower) classifies the 8 relative positions.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ NEIGHBOURS = (0, 1, 2, 3, 5, 6, 7, 8)   # row-major tiles around the centre (4):
 @dataclass
 class ContextConfig(SSLConfig):
     batch_size: int = param(128, ge=2, help="image pairs per step")
-    hidden: int = param(512, ge=1, help="hidden width of the pair classifier")
+    hidden: int = param(512, ge=1, help="hidden width of the pair classifier (the paper: fc7, fc8 of 4096)")
 
 
 @register_method

@@ -4,7 +4,8 @@ Caron et al., "Deep clustering for unsupervised learning of visual features", EC
 https://arxiv.org/abs/1807.05520. Every ``reassign_every`` steps (default: one epoch, as in the paper)
 the non-augmented features are PCA-whitened, L2-normalised and clustered by k-means; the classifier
 head is re-initialised and images are sampled uniformly over the clusters (Sec. 3.3: avoiding trivial
-solutions), empty clusters being split off non-empty ones as in the paper (``kmeans``). k = 100 (10x the classes; the paper used 10000 on ImageNet).
+solutions), empty clusters being split off non-empty ones as in the paper (``kmeans``). k = 100 (10x
+the classes; the paper used 10000 on ImageNet).
 ``cluster_samples`` limits clustering to a subset for short budgets. Pseudo-labels are checkpointed.
 """
 
@@ -69,7 +70,7 @@ def kmeans(x: torch.Tensor, k: int, iters: int, generator: torch.Generator) -> t
 
 @dataclass
 class DeepClusterConfig(SSLConfig):
-    num_clusters: int = param(100, ge=2, help="k of k-means")
+    num_clusters: int = param(100, ge=2, help="k of k-means (ImageNet in the paper: 10000)")
     pca_dim: int = param(256, ge=1, help="PCA dimension before k-means (capped at the feature size)")
     kmeans_iters: int = param(20, ge=1, help="Lloyd iterations per reassignment")
     reassign_every: int = param(0, ge=0, help="steps between reassignments (0: every epoch)")

@@ -48,7 +48,8 @@ class GAN2DConfig(TrainConfig):
                                        "(Unrolled GAN: 1e-4 for D, 1e-3 for G; PacGAN: 1e-4)")
     betas: tuple[float, float] = param((0.0, 0.99), help="Adam betas (R1 paper / StyleGAN: (0, 0.99); "
                                                          "Unrolled GAN, DCGAN: (0.5, 0.999))")
-    lr_decay: str = param("linear", choices=("linear", "none"), help="learning rate: linear decay to 0 at `steps` (resuming with a larger `steps` stretches the rest), or constant")
+    lr_decay: str = param("linear", choices=("linear", "none"), help="learning rate: linear decay to 0 at `steps` "
+                          "(resuming with a larger `steps` stretches the rest), or constant")
     loss: str = param("nonsaturating", choices=("minimax", "nonsaturating", "wasserstein"),
                       help="generator loss; wasserstein uses the WGAN-GP critic loss and `gp`")
     r1: float = param(0.4, ge=0, help="R1 penalty gamma on real samples (Mescheder et al. 2018); 0: plain GAN")
@@ -186,7 +187,9 @@ class GAN2D(Method):
         fig.savefig(path, dpi=100)
         import matplotlib.pyplot as plt
         plt.close(fig)
-        return EvalResult(res, protocol, {"scatter": str(path)})
+        summary = (f"{self.cfg.dataset}: {res['modes']}/{len(self.dist.modes)} modes captured, "
+                   f"{100 * res['hq_fraction']:.1f}% of samples within 3 sigma of a mode ({self.recipe()})")
+        return EvalResult(res, protocol, {"scatter": str(path)}, summary)
 
     def save_samples(self, n, path, **kw):
         fig = self.figure(self.sample(n, **kw), f"{self.cfg.dataset}: {n} samples, step {self.step}")

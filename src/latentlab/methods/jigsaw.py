@@ -68,9 +68,9 @@ def min_hamming(perms: torch.Tensor) -> int:
 
 @dataclass
 class JigsawConfig(SSLConfig):
-    batch_size: int = param(64, ge=2, help="images per step (each gives 9 tiles)")
+    batch_size: int = param(64, ge=2, help="images per step (each gives 9 tiles; the paper: 256)")
     num_permutations: int = param(1000, ge=2, le=362880, help="P, size of the permutation set")
-    hidden: int = param(1024, ge=1, help="hidden width of the permutation classifier")
+    hidden: int = param(1024, ge=1, help="hidden width of the permutation classifier (the paper: fc7 of 4096)")
     selection: str = param("mean", choices=("mean", "min"), help="permutation set: maximise the summed Hamming "
                            "distance (the paper's Algorithm 1) or the minimum one")
     tile_norm: bool = param(True, help="normalise each tile to zero mean, unit std on its own (the paper)")

@@ -1,10 +1,11 @@
 """NPID: non-parametric instance discrimination with a memory bank of every image's representation.
 
 Wu et al., "Unsupervised feature learning via non-parametric instance discrimination", CVPR 2018,
-https://arxiv.org/abs/1805.01978. 128-d L2-normalised features, tau = 0.07, bank momentum 0.5, K = 4096
-negatives per step. The softmax over all n instances is approximated as in the paper (Sec. 3.2) by NCE
-against K noise samples from the bank, with the normaliser Z estimated once, at the first step, by Monte
-Carlo and then kept constant (``loss=nce``, the default); ``loss=infonce`` uses the same K samples as the
+https://arxiv.org/abs/1805.01978. 128-d L2-normalised features, tau = 0.07, bank momentum 0.5 (the
+reference code's; the paper replaces the entry and adds a proximal term), K = 4096 negatives per step.
+The softmax over all n instances is approximated as in the paper (Sec. 3.2) by NCE against K noise
+samples from the bank, with the normaliser Z estimated once, at the first step, by Monte Carlo and then
+kept constant (``loss=nce``, the default); ``loss=infonce`` uses the same K samples as the
 negatives of an InfoNCE (softmax over 1 + K), the course's "memory bank" answer to "more negatives is
 better but hard". The bank and Z are checkpointed.
 BN after the projection (``head_bn``): on the ConvNet's post-ReLU features a plain linear projection

@@ -26,7 +26,7 @@ from .base import register_method
 
 @dataclass
 class PIRLConfig(SSLConfig):
-    batch_size: int = param(64, ge=2, help="images per step (each also gives 9 tiles)")
+    batch_size: int = param(64, ge=2, help="images per step (each also gives 9 tiles; PIRL: 1024)")
     num_negatives: int = param(32000, ge=1, help="N, negatives drawn from the memory bank")
     temperature: float = param(0.07, gt=0, help="tau")
     lambd: float = param(0.5, ge=0, le=1, help="weight of the image-vs-transformed term")

@@ -23,7 +23,8 @@ from .supervised import accuracy
 
 @dataclass
 class S4LConfig(RotNetConfig):
-    labels_per_class: int = param(10, ge=1, help="labelled train images per class")
+    labels_per_class: int = param(10, ge=1, help="labelled train images per class "
+                                                 "(S4L: 1% or 10% of ImageNet, about 13 or 128)")
     labeled_batch_size: int = param(256, ge=1, help="labelled images per step (the paper: as many as the "
                                     "unlabelled batch, `batch_size` 256 here)")
     rotation_weight: float = param(1.0, ge=0, help="w, the weight of the rotation loss")

@@ -26,7 +26,7 @@ from .base import register_method
 
 @dataclass
 class WGANGPConfig(ImageGANConfig):
-    steps: int = param(5000, ge=1, help="generator iterations")
+    steps: int = param(5000, ge=1, help="generator iterations (the paper's CIFAR-10 runs: 200k)")
     batch_size: int = param(64, ge=1, help="m, the batch size")
     lr: float = param(1e-4, gt=0, help="Adam learning rate")
     betas: tuple[float, float] = param((0.0, 0.9), help="Adam betas")
