@@ -92,22 +92,26 @@ class FeatureNet(nn.Module):
     @torch.no_grad()
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """Predicted class (B,); per channel: the 3-digit number 100 a + 10 b + c."""
-        return self.predict_confidence(x)[0]
+        return self.read(x)[1]
 
     @torch.no_grad()
     def predict_confidence(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(predicted class (B,), confidence (B,)): the classifier's softmax probability of its prediction;
         per channel (Stacked-MNIST) the smallest of the three digits' probabilities."""
-        if self.per_channel:
-            probs = [self.model(x[:, c:c + 1].float()).softmax(1) for c in range(x.shape[1])]
-            out = torch.zeros(len(x), dtype=torch.long, device=x.device)
-            conf = torch.ones(len(x), device=x.device)
-            for p in probs:
-                pc, d = p.max(1)
-                out, conf = out * self.meta["kwargs"]["num_classes"] + d, torch.minimum(conf, pc)
-            return out, conf
-        pc, d = self.model(x.float()).softmax(1).max(1)
-        return d, pc
+        return self.read(x)[1:]
+
+    @torch.no_grad()
+    def read(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One pass of the network: (features (B, F) float64, predicted class (B,), confidence (B,))."""
+        chans = [x[:, c:c + 1] for c in range(x.shape[1])] if self.per_channel else [x]
+        feats, out = [], torch.zeros(len(x), dtype=torch.long, device=x.device)
+        conf = torch.ones(len(x), device=x.device)
+        for xc in chans:
+            f = self.model.forward_features(xc.float())
+            pc, d = self.model.forward_head(f).softmax(1).max(1)
+            feats.append(f.double())
+            out, conf = out * self.meta["kwargs"]["num_classes"] + d, torch.minimum(conf, pc)
+        return torch.cat(feats, 1), out, conf
 
     def protocol(self) -> dict:
         m = self.meta

@@ -217,12 +217,12 @@ class ImageGAN(Method):
         return self._cache["featurenet"]
 
     def _features(self, x01: torch.Tensor, fn) -> torch.Tensor:
-        return torch.cat([fn.features(x01[i:i + 1000].to(self.device)).cpu() for i in range(0, len(x01), 1000)])
+        return self._read(x01, fn)[0]
 
-    def _predict(self, x01: torch.Tensor, fn) -> tuple[torch.Tensor, torch.Tensor]:
-        """(classes (N,), confidences (N,)) of the frozen classifier, in chunks of 1000."""
-        out = [fn.predict_confidence(x01[i:i + 1000].to(self.device)) for i in range(0, len(x01), 1000)]
-        return torch.cat([p.cpu() for p, _ in out]), torch.cat([q.float().cpu() for _, q in out])
+    def _read(self, x01: torch.Tensor, fn) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(features (N, F), classes (N,), confidences (N,)) of the frozen classifier, one pass in chunks of 1000."""
+        out = [fn.read(x01[i:i + 1000].to(self.device)) for i in range(0, len(x01), 1000)]
+        return tuple(torch.cat([o[j].cpu() for o in out]) for j in range(3))
 
     def fake_set(self, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
         """n samples from eval noise of ``seed``, quantised to 8 bits like the real images; labels cycle."""
@@ -234,11 +234,18 @@ class ImageGAN(Method):
         ds = self.val_set if split == "val" else self.train_set
         return ds.images[:n].float() / 255
 
+    def reference_features(self, split: str, n: int, fn) -> torch.Tensor:
+        """The frozen network's features of the first n reference images, computed once per run (the
+        reference and the network are fixed, so validation-FID tracking does not recompute them)."""
+        key = ("reference_features", split, n, fn.sha256)
+        if key not in self._cache:
+            self._cache[key] = self._features(self.reference(split, n), fn)
+        return self._cache[key]
+
     def fid_or_kid(self, n: int, split: str = "val", seed: int | None = None) -> tuple[str, float]:
         fn = self.featurenet()
         fake, _ = self.fake_set(n, self.cfg.seed + 1 if seed is None else seed)
-        real = self.reference(split, n)
-        fr, ff = self._features(real, fn), self._features(fake, fn)
+        fr, ff = self.reference_features(split, n, fn), self._features(fake, fn)
         if min(len(fr), len(ff)) >= gm.FID_MIN_SAMPLES:
             return "fid", gm.fid(fr, ff)
         return "kid", gm.kid(fr, ff)[0]
@@ -268,8 +275,7 @@ class ImageGAN(Method):
         c, fn = self.cfg, self.featurenet()
         seed = c.seed + 1
         fake, y_req = self.fake_set(c.eval_samples, seed)
-        real = self.reference(split, c.eval_samples)
-        fr, ff = self._features(real, fn), self._features(fake, fn)
+        fr, (ff, pred, conf) = self.reference_features(split, c.eval_samples, fn), self._read(fake, fn)
         n = min(len(fr), len(ff))
         m: dict[str, float] = {}
         if n >= gm.FID_MIN_SAMPLES:
@@ -277,7 +283,6 @@ class ImageGAN(Method):
         m["kid"], m["kid_std"], kid_size = gm.kid(fr, ff, seed=seed)
         m.update(gm.precision_recall(fr, ff, k=3))
         m.update(gm.density_coverage(fr, ff, k=5))
-        pred, conf = self._predict(fake, fn)
         m.update(gm.class_histogram(pred, self.K))
         m["confident_fraction"] = float((conf >= CONFIDENT).double().mean())
         if self.conditional:
@@ -297,7 +302,7 @@ class ImageGAN(Method):
             proto["class_consistency"] = "classifier accuracy on samples of the requested (cycled) class"
         if c.dataset == "stacked_mnist":
             fake_m, _ = self.fake_set(c.mode_samples, seed + 1)
-            pred_m, conf_m = self._predict(fake_m, fn)
+            _, pred_m, conf_m = self._read(fake_m, fn)
             sure = conf_m >= CONFIDENT                      # junk that the classifier cannot read is no mode
             hist = gm.class_histogram(pred_m[sure], 1000) if sure.any() else {"classes_covered": 0,
                                                                                 "class_kl": float("inf")}
