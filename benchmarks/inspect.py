@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 
-from .common import OUT, RESULTS, fmt_mean_se, section, table, train_run
+from .common import OUT, RESULTS, fmt_mean_se, save_json, section, table, train_run
 
 SEEDS = (0, 1, 2)
 ALEX_BUDGET_S = 150          # CPU seconds of training per AlexNet-small run
@@ -134,6 +134,9 @@ def run(quick: bool) -> str:
              f"costs ~40% of the throughput. Trained under a {ALEX_BUDGET_S} s CPU budget "
              f"per run (far from convergence); accuracies on a fixed seed-0 subset of {TEST_SUBSET} of the 9,001 "
              f"MNIST-M test images. Suite wall time: {time.time() - t_start:.0f} s.")
+    save_json("inspect", {"alexnet": [{k: v for k, v in r.items() if k != "run"} for r in alex],
+                          "ensemble": {k: v for k, v in ens.items() if k != "protocol"},
+                          "retrieval": {ds: r for ds, (_, r) in sup.items()}, "retrieval_alexnet": alex_ret})
     return section("Inside learned representations: retrieval, TTA, ensembles",
                    "python -m benchmarks.run inspect",
                    f"{ALEX_BUDGET_S} s per AlexNet-small run x {len(alex)}, {SUP_BUDGET_S} s per supervised run x 2",

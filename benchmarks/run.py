@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .common import RESULTS, ROOT, SkipSuite
 
-ORDER = ["gan2d", "supervised", "engine_speed"]  # known suites first; others follow alphabetically
+ORDER = ["claims", "gan2d", "supervised", "engine_speed"]  # known suites first; others follow alphabetically
 
 
 def suites() -> list[str]:
