@@ -65,9 +65,10 @@ def test_gan2d_ring8_defaults_capture_every_mode_and_cli_eval_sample(tmp_path, c
     """`make run`'s job: the defaults capture the 8 modes at high quality (benchmarks/gan2d.py: 10 seeds)."""
     out = tmp_path / "ring"
     assert main(["train", "gan2d", "--out", str(out), "image_every=0", f"seed={outcome_seed}"]) == 0
+    assert f"ring8: {json.loads((out / 'eval.json').read_text())['metrics']['modes']}/8 modes captured" in \
+        capsys.readouterr().out
     ev = json.loads((out / "eval.json").read_text())["metrics"]
     assert ev["modes"] >= 7 and ev["hq_fraction"] > 0.8, ev
-    capsys.readouterr()
     assert main(["eval", str(out), "--json"]) == 0
     js = json.loads(capsys.readouterr().out)
     assert js["modes"] == ev["modes"] and js["protocol"]["n_samples"] == 2500
