@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import statistics
 from dataclasses import dataclass
-from pathlib import Path
 
 from .common import OUT, RESULTS, data_dir, mean_se, save_json, section, table, train_run
 
@@ -71,11 +70,11 @@ def gan1d_theta(quick: bool) -> Verdict:
 def gan2d_modes(quick: bool) -> Verdict:
     from . import gan2d
     seeds = [0] if quick else gan2d.SEEDS
-    stats = {}
-    for name, kw, _ in gan2d.ROWS:
-        rs = [gan2d.one("ring8", name, s, dict(dataset="ring8", seed=s, image_every=0, log_every=1000, **kw,
-                                               **({"steps": 50} if quick else {}))) for s in seeds]
-        stats[name] = ([r.eval.metrics["modes"] for r in rs], [r.eval.metrics["hq_fraction"] for r in rs])
+    stats: dict[str, tuple[list, list]] = {}
+    for job in gan2d.jobs(quick, datasets=("ring8",)):
+        m = gan2d.one(*job).eval.metrics
+        modes, hq = stats.setdefault(job[1], ([], []))
+        modes.append(m["modes"]), hq.append(m["hq_fraction"])
     mean = lambda name, i: statistics.fmean(stats[name][i])
     ours, plain, remedies = gan2d.ROWS[0][0], gan2d.ROWS[2][0], [r[0] for r in gan2d.ROWS[3:]]
     ok = mean(plain, 0) < 7 and max(mean(r, 0) for r in remedies) >= 7.8 and mean(ours, 0) >= 7.8 \
@@ -125,7 +124,7 @@ def ssl_beats_untrained(quick: bool) -> Verdict:
     res, lines, fails = d["results"], [], []
     for ds in ("mnist", "mnist_m"):
         base = [res[s][ds]["random init"]["linear"] for s in res]
-        for fam, ms in SSL_METHODS.items():
+        for ms in SSL_METHODS.values():
             for m in ms:
                 acc = [res[s][ds][m]["linear"] for s in res if m in res[s][ds]]
                 if not _beyond_noise(acc, base):

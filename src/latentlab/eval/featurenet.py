@@ -84,10 +84,8 @@ class FeatureNet(nn.Module):
 
     @torch.no_grad()
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        if self.per_channel:                                         # (B, 3, H, W) -> (B, 3F)
-            return torch.cat([self.model.forward_features(x[:, c:c + 1].float()).double()
-                              for c in range(x.shape[1])], 1)
-        return self.model.forward_features(x.float()).double()
+        """(B, F) float64; per channel (B, 3, H, W) -> (B, 3F)."""
+        return self.read(x)[0]
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor) -> torch.Tensor:

@@ -35,18 +35,17 @@ def _split_empty(x, c, assign, generator):
     """DeepCluster's remedy for empty clusters (Caron et al. 2018, Sec. 3.3): each empty cluster takes the
     centroid of a non-empty cluster, drawn with probability proportional to its size, with a small random
     perturbation (+eps for the new one, -eps for the donor), so the donor's points split between the two."""
-    k = len(c)
-    for e in range(k):
-        counts = torch.bincount(assign, minlength=k)
-        if counts[e] > 0:
-            continue
+    counts = torch.bincount(assign, minlength=len(c))
+    for e in (counts == 0).nonzero().flatten().tolist():
         donor = int(torch.multinomial((counts * (counts > 1)).double(), 1, generator=generator))
         eps = 1e-4 * torch.randn(x.shape[1], generator=generator, dtype=x.dtype).to(x.device)
         c[e], c[donor] = c[donor] + eps, c[donor] - eps
         pts = (assign == donor).nonzero().squeeze(1)                       # reassign the donor's points
         assign[pts] = torch.where(torch.cdist(x[pts], c[[donor, e]]).argmin(1) == 1, e, donor)
-        if not (assign == e).any():                                      # a tie kept them all: split evenly
+        if not (assign[pts] == e).any():                                 # a tie kept them all: split evenly
             assign[pts[::2]] = e
+        counts[e] = int((assign[pts] == e).sum())
+        counts[donor] -= counts[e]
     return c, assign
 
 
