@@ -205,6 +205,37 @@ def test_fid_matches_numpy_scipy():
     assert gm.fid(a, a) == pytest.approx(0.0, abs=1e-6)
 
 
+@pytest.mark.parametrize("full_kernel", [True, False])
+def test_kid_equals_torchmetrics_for_the_same_subsets(monkeypatch, full_kernel):
+    from torchmetrics.image.kid import KernelInceptionDistance
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(700, 8, generator=g, dtype=torch.float64)
+    fake = torch.randn(600, 8, generator=g, dtype=torch.float64) * 1.2 + 0.1
+    ref = KernelInceptionDistance(feature=gm._Features(8), subsets=15, subset_size=300, normalize=True)
+    ref.update(real, real=True)
+    ref.update(fake, real=False)
+    torch.manual_seed(5)
+    mean, std = (float(t) for t in ref.compute())
+    monkeypatch.setattr(gm, "KID_FULL_KERNEL_MAX", 10_000 if full_kernel else 10)
+    ours = gm.kid(real, fake, subsets=15, subset_size=300, seed=5)
+    assert mean > 0 and ours[0] == pytest.approx(mean, rel=1e-9) and ours[1] == pytest.approx(std, rel=1e-6)
+    assert ours[2] == 300
+
+
+def test_manifold_metrics_equal_their_definitions_brute_force():
+    g = torch.Generator().manual_seed(1)
+    real, fake = torch.randn(300, 3, generator=g), torch.randn(250, 3, generator=g) * 0.7 + 0.3
+    d_rr, d_ff, d_fr = (torch.cdist(a.double(), b.double()) for a, b in ((real, real), (fake, fake), (fake, real)))
+    kth = lambda d, k: d.sort(1).values[:, k]                  # column 0 is the point itself
+    r3, r5, f3 = kth(d_rr, 3), kth(d_rr, 5), kth(d_ff, 3)
+    m = gm.manifold_metrics(real, fake, k_pr=3, k_dc=5, chunk=64)   # several chunks
+    assert m["precision"] == pytest.approx(float((d_fr <= r3[None]).any(1).double().mean()))
+    assert m["recall"] == pytest.approx(float((d_fr <= f3[:, None]).any(0).double().mean()))
+    assert m["density"] == pytest.approx(float((d_fr <= r5[None]).sum(1).double().mean() / 5))
+    assert m["coverage"] == pytest.approx(float((d_fr.min(0).values <= r5).double().mean()))
+    assert 0 < m["recall"] < 1 and 0 < m["coverage"] < 1
+
+
 def test_precision_recall_density_coverage_on_planted_distributions():
     g = torch.Generator().manual_seed(0)
     real = torch.randn(800, 2, generator=g)
@@ -286,6 +317,10 @@ def test_tiny_cli_runs_give_grids_metrics_eval_and_samples(tmp_path, featurenet_
     assert p["n_fake"] == p["n_real"] == 2048 and p["reference_split"].startswith("val")
     assert len(p["feature_net_sha256"]) == 64 and p["noise_seed"] == 1
     assert out["fid"] == pytest.approx(ev["metrics"]["fid"], rel=1e-9)        # evaluation is deterministic
+    assert main(["eval", str(run), "--json", "--protocol", "test"]) == 0     # the reported figures' reference
+    test = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert test["protocol"]["reference_split"].startswith("test") and test["fid"] != out["fid"]
+    assert main(["eval", str(run), "--protocol", "tset"]) == 2
     assert main(["sample", str(run), "--n", "16", "--class", "3", "--out", str(tmp_path / "g.png")]) == 0
     assert (tmp_path / "g.png").is_file()
     assert main(["sample", str(run), "--n", "16", "--class", "12", "--out", str(tmp_path / "h.png")]) == 2

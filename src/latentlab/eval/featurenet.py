@@ -79,6 +79,7 @@ class FeatureNet(nn.Module):
     def __init__(self, model: nn.Module, meta: dict, per_channel: bool = False):
         super().__init__()
         self.model, self.meta, self.per_channel = model.eval().requires_grad_(False), meta, per_channel
+        self.model.to(memory_format=torch.channels_last)          # ~2x faster convs and pooling on CPU
         self.name = f"{meta['net']}[{meta['dataset']}]" + ("/channel" if per_channel else "")
         self.sha256 = meta["sha256"]
 
@@ -105,7 +106,7 @@ class FeatureNet(nn.Module):
         feats, out = [], torch.zeros(len(x), dtype=torch.long, device=x.device)
         conf = torch.ones(len(x), device=x.device)
         for xc in chans:
-            f = self.model.forward_features(xc.float())
+            f = self.model.forward_features(xc.float().contiguous(memory_format=torch.channels_last))
             pc, d = self.model.forward_head(f).softmax(1).max(1)
             feats.append(f.double())
             out, conf = out * self.meta["kwargs"]["num_classes"] + d, torch.minimum(conf, pc)

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 FID_MIN_SAMPLES = 2048  # below this FID is strongly biased: report KID instead
+KID_FULL_KERNEL_MAX = 10_000  # up to this many samples KID builds its kernel matrices once (0.8 GB each at most)
 
 
 class _Features(nn.Module):
@@ -53,61 +54,85 @@ def fid_numpy(real: np.ndarray, fake: np.ndarray) -> float:
 
 def kid(real: torch.Tensor, fake: torch.Tensor, subsets: int = 100, subset_size: int = 1000,
         seed: int = 0) -> tuple[float, float, int]:
-    """KID mean and std over random subsets (unbiased MMD^2, cubic polynomial kernel); returns the subset size."""
-    from torchmetrics.image.kid import KernelInceptionDistance
+    """KID mean and std over random subsets (unbiased MMD^2, cubic polynomial kernel); returns the subset size.
+
+    torchmetrics' ``KernelInceptionDistance`` computed faster: the three kernel matrices are built once on
+    all samples and every subset's block sums are read off them as quadratic forms, instead of rebuilding
+    the kernels per subset (above ``KID_FULL_KERNEL_MAX`` samples it does build them per subset). The subsets are
+    the same draws (``randperm`` of the reals, then of the fakes, per subset, from ``torch.manual_seed(seed)``),
+    so the value equals torchmetrics' up to float64 rounding (tested).
+    """
     size = int(min(subset_size, len(real), len(fake)))
-    import warnings
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
-        m = KernelInceptionDistance(feature=_Features(real.shape[1]), subsets=subsets, subset_size=size,
-                                    normalize=True)
-    m.update(real.double(), real=True)
-    m.update(fake.double(), real=False)
-    state = torch.random.get_rng_state()
-    torch.manual_seed(seed)                                     # KID draws its subsets from the global RNG
-    try:
-        mean, std = m.compute()
-    finally:
-        torch.random.set_rng_state(state)
-    return float(mean), float(std), size
+    real, fake = real.double(), fake.double()
+    kernel = lambda a, b: (a @ b.T / real.shape[1] + 1) ** 3    # (|a|, |b|), gamma = 1 / F, coef 1
+    g = torch.Generator().manual_seed(seed)
+    draws = [(torch.randperm(len(real), generator=g)[:size], torch.randperm(len(fake), generator=g)[:size])
+             for _ in range(subsets)]
+    if max(len(real), len(fake)) <= KID_FULL_KERNEL_MAX:
+        # subset sums as quadratic forms s^T K s of 0/1 membership rows s: (S, N) and (S, M)
+        s_r, s_f = torch.zeros(subsets, len(real), dtype=torch.float64), torch.zeros(subsets, len(fake), dtype=torch.float64)
+        for i, (pr, pf) in enumerate(draws):
+            s_r[i, pr], s_f[i, pf] = 1.0, 1.0
+        k_rr, k_ff = kernel(real, real), kernel(fake, fake)
+        xx = ((s_r @ k_rr) * s_r).sum(1) - s_r @ k_rr.diagonal()   # (S,) off-diagonal sums
+        yy = ((s_f @ k_ff) * s_f).sum(1) - s_f @ k_ff.diagonal()
+        del k_rr, k_ff
+        xy = ((s_r @ kernel(real, fake)) * s_f).sum(1)
+    else:                                                       # per subset: memory stays O(size^2)
+        parts = []
+        for pr, pf in draws:
+            a, b = kernel(real[pr], real[pr]), kernel(fake[pf], fake[pf])
+            parts.append(torch.stack([a.sum() - a.diagonal().sum(), b.sum() - b.diagonal().sum(),
+                                      kernel(real[pr], fake[pf]).sum()]))
+        xx, yy, xy = torch.stack(parts).T
+    scores = (xx + yy) / (size * (size - 1)) - 2 * xy / size ** 2
+    return float(scores.mean()), float(scores.std(unbiased=False)), size
 
 
-def _kth_nn_radius(x: torch.Tensor, k: int, chunk: int = 2048) -> torch.Tensor:
-    """Distance of each row of x to its k-th nearest other row (N,)."""
-    out = []
+def _radii(x: torch.Tensor, ks: tuple[int, ...], chunk: int = 2048) -> dict[int, torch.Tensor]:
+    """Distance of each row of x to its k-th nearest other row, for each k in ks: {k: (N,)}."""
+    kmax, out = max(ks), {k: [] for k in ks}
     for i in range(0, len(x), chunk):
         d = torch.cdist(x[i:i + chunk], x)                      # (c, N); self-distance 0 is the 1st
-        out.append(d.kthvalue(k + 1, dim=1).values)
-    return torch.cat(out)
+        near = d.topk(kmax + 1, dim=1, largest=False).values    # (c, kmax + 1), ascending
+        for k in ks:
+            out[k].append(near[:, k])
+    return {k: torch.cat(v) for k, v in out.items()}
 
 
-def _within(a: torch.Tensor, b: torch.Tensor, radii_b: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
-    """(len(a), ) count of balls B(b_j, radii_b[j]) containing each a_i."""
-    out = []
-    for i in range(0, len(a), chunk):
-        d = torch.cdist(a[i:i + chunk], b)                      # (c, len(b))
-        out.append((d <= radii_b[None]).sum(1))
-    return torch.cat(out)
+def manifold_metrics(real: torch.Tensor, fake: torch.Tensor, k_pr: int = 3, k_dc: int = 5,
+                     chunk: int = 2048) -> dict[str, float]:
+    """Precision and recall (k_pr-NN balls, Kynkäänniemi et al. 2019), density and coverage (k_dc-NN balls,
+    Naeem et al. 2020), from one pass over the fake-real distances (each distance matrix built once).
+
+    precision: share of fakes inside some real ball; recall: share of reals inside some fake ball;
+    density: mean number of real balls holding a fake, / k_dc; coverage: share of real balls holding a fake.
+    """
+    real, fake = real.double(), fake.double()
+    r_real, r_fake = _radii(real, tuple(sorted({k_pr, k_dc}))), _radii(fake, (k_pr,))[k_pr]
+    in_real, count, nearest = [], [], torch.full((len(real),), float("inf"), dtype=torch.float64)
+    recalled = torch.zeros(len(real), dtype=torch.bool)
+    for i in range(0, len(fake), chunk):
+        d = torch.cdist(fake[i:i + chunk], real)                # (c, N)
+        in_real.append((d <= r_real[k_pr][None]).any(1))
+        count.append((d <= r_real[k_dc][None]).sum(1))
+        recalled |= (d <= r_fake[i:i + chunk, None]).any(0)
+        nearest = torch.minimum(nearest, d.min(0).values)
+    return {"precision": float(torch.cat(in_real).double().mean()), "recall": float(recalled.double().mean()),
+            "density": float(torch.cat(count).double().mean() / k_dc),
+            "coverage": float((nearest <= r_real[k_dc]).double().mean())}
 
 
 def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = 3) -> dict[str, float]:
     """Improved precision (fakes inside the real k-NN manifold) and recall (reals inside the fake one)."""
-    real, fake = real.double(), fake.double()
-    r_real, r_fake = _kth_nn_radius(real, k), _kth_nn_radius(fake, k)
-    return {"precision": float((_within(fake, real, r_real) > 0).double().mean()),
-            "recall": float((_within(real, fake, r_fake) > 0).double().mean())}
+    m = manifold_metrics(real, fake, k_pr=k, k_dc=k)
+    return {"precision": m["precision"], "recall": m["recall"]}
 
 
 def density_coverage(real: torch.Tensor, fake: torch.Tensor, k: int = 5) -> dict[str, float]:
     """Density: mean count of real k-NN balls holding each fake / k; coverage: share of real balls holding a fake."""
-    real, fake = real.double(), fake.double()
-    r_real = _kth_nn_radius(real, k)
-    density = float(_within(fake, real, r_real).double().mean() / k)
-    covered = torch.zeros(len(real), dtype=torch.bool)
-    for i in range(0, len(real), 2048):                         # real j covered if its nearest fake is within r_j
-        d = torch.cdist(real[i:i + 2048], fake).min(1).values
-        covered[i:i + 2048] = d <= r_real[i:i + 2048]
-    return {"density": density, "coverage": float(covered.double().mean())}
+    m = manifold_metrics(real, fake, k_pr=k, k_dc=k)
+    return {"density": m["density"], "coverage": m["coverage"]}
 
 
 def class_histogram(pred: torch.Tensor, num_classes: int) -> dict[str, float]:
@@ -117,3 +142,29 @@ def class_histogram(pred: torch.Tensor, num_classes: int) -> dict[str, float]:
     nz = p > 0
     return {"classes_covered": int(nz.sum()), "class_coverage": float(nz.double().mean()),
             "class_kl": float((p[nz] * (p[nz] * num_classes).log()).sum())}
+
+
+CONFIDENT = 0.9  # a sample "reads" as its class when the frozen classifier gives it probability >= this
+
+
+def sample_metrics(real: torch.Tensor, fake: torch.Tensor, pred: torch.Tensor, conf: torch.Tensor,
+                   num_classes: int, seed: int = 0) -> tuple[dict[str, float], dict[str, str]]:
+    """Every unconditional metric of a sample set, and its protocol, from frozen-network outputs.
+
+    real, fake: features (N, F) and (M, F); pred, conf: the classifier's class and confidence of each fake.
+    The one scorer of the image GANs and of a peer's samples (``benchmarks/gan_mnist.py``).
+    """
+    m: dict[str, float] = {}
+    if min(len(real), len(fake)) >= FID_MIN_SAMPLES:
+        m["fid"] = fid(real, fake)
+    m["kid"], m["kid_std"], kid_size = kid(real, fake, seed=seed)
+    m.update(manifold_metrics(real, fake, k_pr=3, k_dc=5))
+    m.update(class_histogram(pred, num_classes))
+    m["confident_fraction"] = float((conf >= CONFIDENT).double().mean())
+    proto = {"fid": "torchmetrics FrechetInceptionDistance, float64, custom features" if "fid" in m else
+             f"not computed: fewer than {FID_MIN_SAMPLES} samples (use kid)",
+             "kid": f"torchmetrics KernelInceptionDistance, 100 subsets of {kid_size}, cubic kernel",
+             "precision_recall": "Kynkaanniemi et al. 2019, k=3", "density_coverage": "Naeem et al. 2020, k=5",
+             "class_stats": "frozen classifier's predicted class of each fake; KL(hist || uniform), nats",
+             "confident_fraction": f"share of fakes whose predicted class has softmax probability >= {CONFIDENT}"}
+    return m, proto

@@ -86,4 +86,4 @@ class WGAN(ImageGAN):
         g_loss = self.generator_step(self.cfg.batch_size)
         d_loss = sum(losses) / n
         return {"loss_d": d_loss.item(), "wasserstein_estimate": -d_loss.item(), "loss_g": g_loss.item(),
-                **self.track_best(step)}
+                **self.end_step(step)}

@@ -29,8 +29,9 @@ class ConvNet(nn.Module):
         self.head = nn.Linear(num_features, num_classes) if num_classes > 0 else nn.Identity()
 
     def forward_maps(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.pool(torch.relu(self.conv1(x)))                   # (B, w, H/2, W/2)
-        return self.pool(torch.relu(self.conv2(x)))                # (B, 2w, H/4, W/4)
+        # relu(pool(.)) equals pool(relu(.)) (both monotone) and runs ReLU on a quarter of the values
+        x = torch.relu(self.pool(self.conv1(x)))                   # (B, w, H/2, W/2)
+        return torch.relu(self.pool(self.conv2(x)))                # (B, 2w, H/4, W/4)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return torch.relu(self.fc(self.forward_maps(x).flatten(1)))  # (B, F)
