@@ -192,6 +192,31 @@ def test_resume_is_exact_with_both_optimizers_ema_and_fixed_noise(tmp_path, meth
     assert ca["extra"]["progress"].shape[0] == 2
 
 
+@needs("mnist")
+@pytest.mark.parametrize("d_fake_class", [False, True])
+def test_acgan_d_class_loss_on_reals_only_unless_asked(d_fake_class):
+    from latentlab.engine import make_fabric
+    m = get_method("acgan")(_cfg("acgan", steps=1, d_fake_class=d_fake_class, **TINY))
+    m.setup(make_fabric(m.cfg))
+    m.optimize = lambda name, loss: None                                  # read the loss, change nothing
+    x, y = m.real(next(m.batches(0, 1)))
+    _, l_c, fake, c = m.discriminator_step(x, y)
+    with torch.no_grad():
+        want = acgan_class_loss(m.D(x)[:, 1:], y)
+        if d_fake_class:                                                  # Odena et al., Eq. 2
+            want = want + acgan_class_loss(m.D(fake.detach())[:, 1:], c)
+    assert float(l_c) == pytest.approx(float(want), rel=1e-5)
+
+
+@needs("mnist")
+def test_lr_decay_linear_reaches_zero_at_the_last_step(tmp_path):
+    train("dcgan", _cfg("dcgan", steps=4, lr_decay="linear", **TINY), out=tmp_path / "r", verbose=False)
+    ck = load_checkpoint(tmp_path / "r" / "checkpoints" / "last.ckpt")["method"]
+    for name in ("D", "G"):
+        assert ck["optimizers"][name]["param_groups"][0]["lr"] == pytest.approx(0.0, abs=1e-12)
+        assert ck["schedulers"][name]["last_epoch"] == 4
+
+
 # -- metrics ----------------------------------------------------------------------------------
 
 def test_fid_matches_numpy_scipy():
