@@ -28,7 +28,7 @@ from latentlab.losses import discriminator_loss_minimax, generator_loss_nonsatur
 from .common import OUT, ROOT, data_dir, section, table, train_run
 
 WIDTHS = [(32, 32), (64, 64)]           # (ngf, ndf): the default and the paper-like width
-BATCH, STEPS, REPEATS, WARMUP = 128, 60, 3, 10
+BATCH, STEPS, REPEATS, WARMUP = 128, 30, 3, 8
 
 
 def matmul_peak(n: int = 2048, reps: int = 10) -> float:
