@@ -12,8 +12,9 @@ The peer is eriklindernoren/PyTorch-GAN ``implementations/dcgan/dcgan.py`` run u
 time on the same machine, by ``benchmarks/peer/pytorch_gan_runner.py`` in its own virtual environment (it
 needs torchvision, which this project never imports). Set ``LATENTLAB_PEER_PYTHON`` to that environment's
 python and ``LATENTLAB_PEER_GAN`` to a checkout of PyTorch-GAN (or a bare git mirror of it); without
-them the peer's rows are reported as not run. Its 32 px samples are resized to 28 px (bilinear, antialiased)
-before scoring; the cost of that resize alone is measured on real images (the "resize floor" row).
+them the peer's rows are reported as not run. The python defaults to ``$LATENTLAB_PEER_HOME/venv``
+(/work/peer, outside the repository), where a script read out of a bare mirror is written too. Its 32 px
+samples are resized to 28 px (bilinear, antialiased) before scoring; the cost of that resize alone is measured on real images (the "resize floor" row).
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ PERIODIC = {"wgan_gp": dict(log_every=50, ckpt_every=50)}  # checkpoints for the
 N_REF = 5000
 PEER_SCRIPT = "implementations/dcgan/dcgan.py"
 PEER_MIRROR = Path("/work/.mirror/eriklindernoren+PyTorch-GAN/repo")
-PEER_VENV = Path("/work/peer/venv/bin/python")
+PEER_HOME = Path(os.environ.get("LATENTLAB_PEER_HOME", "/work/peer"))  # outside the repo: its venv, its script
+PEER_VENV = PEER_HOME / "venv" / "bin" / "python"
 # the goals of the lecture-claims issue, checked on the test figures (mean over seeds)
 GOALS = {"fid_ratio": 1.5, "confident": 0.8, "recall": 0.3, "class_consistency": 0.9, "cond_recall": 0.2}
 
@@ -94,7 +96,7 @@ def peer_paths() -> tuple[Path, Path] | None:
         return None
     if (src / PEER_SCRIPT).is_file():
         return py, src / PEER_SCRIPT
-    dst = OUT / "peer" / "dcgan.py"                   # a bare mirror: read the file out of git, outside the repo
+    dst = PEER_HOME / "PyTorch-GAN" / PEER_SCRIPT     # a bare mirror: read the file out of git, outside the repo
     dst.parent.mkdir(parents=True, exist_ok=True)
     text = subprocess.run(["git", "--git-dir", str(src), "show", f"HEAD:{PEER_SCRIPT}"], capture_output=True,
                           text=True)

@@ -26,7 +26,7 @@ from ..data import load_dataset
 from ..engine.batches import ShuffledBatches
 from ..eval import gan_metrics as gm
 from ..viz.grid import make_grid, save_image
-from .base import EvalResult, Method, unwrap
+from .base import EvalResult, Method, linear_decay, unwrap
 
 VAL_SPLIT_SEED = 0  # the same held-out part as the feature network's (supervised, seed 0)
 CONFIDENT = gm.CONFIDENT
@@ -109,11 +109,7 @@ class ImageGAN(Method):
             be.copy_(b)                                                     # BatchNorm statistics
 
     def configure_schedulers(self):
-        if self.cfg.lr_decay == "none":
-            return {}
-        n = self.cfg.steps
-        return {k: torch.optim.lr_scheduler.LambdaLR(o, lambda t: max(0.0, 1 - t / n))
-                for k, o in self.optimizers.items()}
+        return linear_decay(self.optimizers, self.cfg.steps) if self.cfg.lr_decay == "linear" else {}
 
     def end_step(self, step: int) -> dict[str, float]:
         """After a training step's updates: the learning-rate schedules advance, then validation-FID tracking."""

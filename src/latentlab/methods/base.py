@@ -187,6 +187,11 @@ class Method:
             self.schedulers[k].load_state_dict(sd)
 
 
+def linear_decay(optimizers: dict[str, torch.optim.Optimizer], steps: int) -> dict[str, Any]:
+    """One LambdaLR per optimizer: the learning rate falls linearly from its value to 0 over ``steps``."""
+    return {k: torch.optim.lr_scheduler.LambdaLR(o, lambda t: max(0.0, 1 - t / steps)) for k, o in optimizers.items()}
+
+
 def _with_precision(mod: nn.Module, fabric) -> nn.Module:
     """A network that is not trained by gradients (an EMA teacher or generator) set up like the trained
     ones without DDP: converted to the precision's dtype (``64-true``, ``bf16-true``), on the device, and

@@ -38,7 +38,7 @@ from ..eval.modes import mode_coverage
 from ..losses import (critic_loss_wasserstein, discriminator_loss_minimax, generator_loss_minimax,
                       generator_loss_nonsaturating, generator_loss_wasserstein, gradient_penalty, r1_penalty)
 from ..viz.grid import figure_to_tensor
-from .base import EvalResult, Method, register_method
+from .base import EvalResult, Method, linear_decay, register_method
 
 
 @dataclass
@@ -101,11 +101,7 @@ class GAN2D(Method):
                 "G": torch.optim.Adam(self.G.parameters(), lr=c.lr, betas=c.betas)}
 
     def configure_schedulers(self):
-        if self.cfg.lr_decay == "none":
-            return {}
-        n = self.cfg.steps
-        return {k: torch.optim.lr_scheduler.LambdaLR(o, lambda t: max(0.0, 1 - t / n))
-                for k, o in self.optimizers.items()}
+        return linear_decay(self.optimizers, self.cfg.steps) if self.cfg.lr_decay == "linear" else {}
 
     def batches(self, rank, world):
         c = self.cfg
