@@ -40,6 +40,41 @@ def test_supervised_overfits_one_batch(tmp_path):
     assert logs["train_acc"] == 1.0 and logs["loss"] < 0.05
 
 
+def test_supervised_onecycle_schedule_peaks_then_anneals_and_resumes(tmp_path):
+    """lr_schedule=onecycle: the rate rises to ``lr`` over the first 30% of the steps and falls far below it by the end;
+    the scheduler is in the checkpoint, so a resumed run continues the same schedule."""
+    cfg = _cfg("supervised", steps=20, batch_size=16, lr=0.01, lr_schedule="onecycle", log_every=1,
+               eval_at_end=False, ckpt_every=10)
+    from latentlab.engine.checkpoint import load_checkpoint
+    train("supervised", cfg, out=tmp_path / "a", verbose=False)
+    ref = torch.optim.lr_scheduler.OneCycleLR(torch.optim.SGD([torch.zeros(1)], lr=0.01), 0.01, total_steps=20)
+    lrs = [ref.get_last_lr()[0]]                   # lrs[t]: the rate of step t (0-based)
+    for _ in range(19):
+        ref.optimizer.step()
+        ref.step()
+        lrs.append(ref.get_last_lr()[0])
+    assert max(lrs) == pytest.approx(0.01) and lrs.index(max(lrs)) == 5 and lrs[-1] < 1e-4
+    for name, step in (("last", 19), ("step_0000010", 10)):
+        st = load_checkpoint(tmp_path / "a" / "checkpoints" / (name + ".ckpt"))["method"]["schedulers"]["model"]
+        assert st["last_epoch"] == step and st["_last_lr"][0] == pytest.approx(lrs[step])
+
+
+def test_supervised_fast_preset_is_a_valid_config():
+    """configs/supervised_mnist_fast.yaml (the benchmark's chosen recipe) loads and names only known keys."""
+    from pathlib import Path
+    f = Path(__file__).resolve().parents[1] / "configs" / "supervised_mnist_fast.yaml"
+    cfg = resolve_config(get_method("supervised").Config, "supervised", f)
+    assert (cfg.dataset, cfg.lr_schedule, cfg.width) == ("mnist", "onecycle", 16)
+
+
+def test_featurenet_recipe_is_pinned_not_the_supervised_defaults():
+    """The FID feature network's recipe is fixed in eval/featurenet.py: changing the ``supervised``
+    defaults must not change the network every recorded FID was measured with."""
+    from latentlab.eval.featurenet import RECIPE
+    cfg = resolve_config(get_method("supervised").Config, "supervised", None, RECIPE)
+    assert (cfg.lr_schedule, cfg.width, cfg.batch_size, cfg.lr) == ("constant", 32, 64, 1e-3)
+
+
 @needs("mnist")
 def test_supervised_mnist_short(tmp_path, outcome_seed):
     res = train("supervised", _cfg("supervised", dataset="mnist", steps=150, batch_size=64, log_every=50,

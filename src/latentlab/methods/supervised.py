@@ -24,7 +24,10 @@ class SupervisedConfig(TrainConfig):
     dataset: str = param("digits", help="dataset name or path")
     steps: int = param(2000, ge=1)
     batch_size: int = param(64, ge=1)
-    lr: float = param(1e-3, gt=0, help="Adam learning rate")
+    lr: float = param(1e-3, gt=0, help="Adam learning rate (the peak rate with lr_schedule=onecycle)")
+    lr_schedule: str = param("constant", choices=("constant", "onecycle"),
+                             help="constant, or onecycle (Smith & Topin 2019: warm-up over 30% of the steps to lr, "
+                                  "cosine anneal to lr/1e4; torch's OneCycleLR defaults)")
     optimizer: str = param("adam", choices=("adam", "sgd"), help="adam, or sgd with momentum")
     momentum: float = param(0.9, ge=0, lt=1, help="SGD momentum")
     weight_decay: float = param(0.0, ge=0)
@@ -77,6 +80,12 @@ class Supervised(Method):
                                              weight_decay=c.weight_decay)}
         return {"model": torch.optim.Adam(self.model.parameters(), lr=c.lr, weight_decay=c.weight_decay)}
 
+    def configure_schedulers(self):
+        if self.cfg.lr_schedule == "onecycle":
+            return {"model": torch.optim.lr_scheduler.OneCycleLR(self.optimizers["model"], max_lr=self.cfg.lr,
+                                                                 total_steps=self.cfg.steps)}
+        return {}
+
     def batches(self, rank, world):
         return ShuffledBatches({"x": self.train_set.images, "y": self.train_set.labels},
                                self.cfg.batch_size, self.cfg.seed, rank, world)
@@ -86,6 +95,9 @@ class Supervised(Method):
         logits = self.model(x)                                   # (B, classes)
         loss = F.cross_entropy(logits, y)
         self.optimize("model", loss)
+        if step + 1 < self.cfg.steps:                           # OneCycleLR holds exactly `steps` rates
+            for sched in self.schedulers.values():
+                sched.step()
         return {"loss": loss.item(), "train_acc": (logits.argmax(1) == y).float().mean().item()}
 
     def encoder(self):
