@@ -158,6 +158,29 @@ def test_sigterm_checkpoints_and_resume_matches_uninterrupted(tmp_path):
     assert _losses(killed) == _losses(tmp_path / "straight")
 
 
+@pytest.mark.parametrize("method,extra", [("supervised", ["dataset=digits"]),
+                                          ("simclr", ["dataset=digits", "width=8", "knn_every=0"])])
+def test_load_run_evaluates_without_lightning_or_optimizers(tmp_path, method, extra):
+    """Opening a float32 CPU run for evaluation uses engine.run.LocalFabric: no Lightning import and no
+    optimizers (the cost of a fresh `latentlab eval`), and the same metrics as under the real Fabric."""
+    out = tmp_path / "r"
+    cli("train", method, "steps=4", "batch_size=16", "log_every=2", "image_every=0", *extra, "--out", str(out))
+    code = ("import json, sys; from latentlab.engine import load_run; m = load_run(sys.argv[1]); "
+            "print(json.dumps({'lightning': any(k.startswith('lightning') for k in sys.modules), "
+            "'optimizers': len(m.optimizers), 'metrics': m.evaluate().metrics}))")
+    p = subprocess.run([sys.executable, "-c", code, str(out)], cwd=str(REPO), capture_output=True, text=True,
+                       timeout=300)
+    assert p.returncode == 0, p.stderr
+    got = json.loads(p.stdout.strip().splitlines()[-1])
+    assert got["lightning"] is False and got["optimizers"] == 0
+    from latentlab.engine import load_run, make_fabric
+    from latentlab.engine.run import load_run_config
+    ref = load_run(out, fabric=make_fabric(load_run_config(out)[1])).evaluate().metrics
+    assert ref.keys() == got["metrics"].keys()
+    for k, v in ref.items():
+        assert got["metrics"][k] == pytest.approx(v, rel=1e-6, abs=1e-9), k
+
+
 def test_ddp_two_processes_equal_one_process(tmp_path):
     common = ["dataset=digits", "steps=8", "batch_size=32", "log_every=1", "ckpt_every=0", "eval_at_end=false",
               "channels_last=false"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from ..config import build_config, load_yaml
 from ..errors import LatentlabError
 from ..methods.base import Method, get_method
@@ -24,15 +26,39 @@ def load_run_config(run_dir: str | Path, overrides: dict | None = None):
     return name, build_config(cls.Config, data, name, source=str(cfg_path))
 
 
+class LocalFabric:
+    """The part of Lightning Fabric a method uses, for one float32 CPU process that evaluates a run.
+
+    Importing Lightning costs ~4 s of a fresh ``latentlab eval`` process, and building optimizers ~2 s more
+    (their first use imports ``torch._dynamo``); evaluation needs neither (no DDP, no precision plugin, no
+    updates), so a method set up on it has no optimizers. Training always runs under the real Fabric."""
+    world_size, global_rank, local_rank = 1, 0, 0
+    evaluation_only = True
+    strategy = None                           # Method.differentiable / _with_precision: no precision plugin
+
+    def __init__(self, device: str = "cpu"):
+        self.device = torch.device(device)
+
+    def setup_module(self, module):
+        return module.to(self.device)
+
+    def setup_optimizers(self, optimizer):
+        return optimizer
+
+    def backward(self, loss) -> None:
+        loss.backward()
+
+
 def load_run(run_dir: str | Path, overrides: dict | None = None, checkpoint: str | Path | None = None,
              fabric=None) -> Method:
-    """Rebuild the run's method on one device and load its last checkpoint's weights."""
+    """Rebuild the run's method on one device and load its last checkpoint's weights (for evaluation: on a
+    float32 CPU run it is set up on ``LocalFabric``, without optimizers)."""
     from .loop import make_fabric, seed_all
     run_dir = Path(run_dir)
     name, cfg = load_run_config(run_dir, {"devices": 1, "strategy": "auto", **(overrides or {})})
     seed_all(cfg.seed)
     method = get_method(name)(cfg)
-    fabric = fabric or make_fabric(cfg)
+    fabric = fabric or (LocalFabric() if cfg.device == "cpu" and cfg.precision == "32-true" else make_fabric(cfg))
     method.setup(fabric)
     method.run_dir = run_dir
     state = load_checkpoint(Path(checkpoint) if checkpoint else run_dir / "checkpoints" / "last.ckpt")

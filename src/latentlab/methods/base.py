@@ -121,8 +121,11 @@ class Method:
             else:                                           # parameter-free (augmentation pipelines)
                 mod = mod.to(fabric.device)
             setattr(self, name, mod)
-        self.optimizers = {k: fabric.setup_optimizers(o) for k, o in self.configure_optimizers().items()}
-        self.schedulers = self.configure_schedulers()
+        if getattr(fabric, "evaluation_only", False):   # engine.run.LocalFabric: weights only, no updates
+            self.optimizers, self.schedulers = {}, {}     # (an optimizer's first use imports torch._dynamo: ~2 s)
+        else:
+            self.optimizers = {k: fabric.setup_optimizers(o) for k, o in self.configure_optimizers().items()}
+            self.schedulers = self.configure_schedulers()
         double = self.cfg.precision == "64-true"          # the step runs in float64 (engine/loop.py)
         for name in self.extra_state:
             t = getattr(self, name)
@@ -133,7 +136,8 @@ class Method:
         any gradient through its outputs that does not come from ``fabric.backward`` under mixed precision;
         this calls the module under the wrapper (DDP included) in the precision's context itself."""
         inner = getattr(mod, "_forward_module", mod)
-        precision = self.fabric.strategy.precision if self.fabric is not None else None
+        strategy = getattr(self.fabric, "strategy", None)
+        precision = strategy.precision if strategy is not None else None
 
         def f(*args, **kw):
             if precision is None:
@@ -196,6 +200,8 @@ def _with_precision(mod: nn.Module, fabric) -> nn.Module:
     """A network that is not trained by gradients (an EMA teacher or generator) set up like the trained
     ones without DDP: converted to the precision's dtype (``64-true``, ``bf16-true``), on the device, and
     its ``forward`` run in the precision's context (autocast for ``*-mixed``), inputs cast to it."""
+    if fabric.strategy is None:                      # engine.run.LocalFabric: float32, one process
+        return mod.to(fabric.device)
     from lightning.fabric.wrappers import _FabricModule
     precision = fabric.strategy.precision
     mod = precision.convert_module(mod).to(fabric.device)
