@@ -183,16 +183,25 @@ def test_alexnet_resume_is_exact_through_plateau_schedule(tiny_rgb, tmp_path):
     assert lrs[0] == 0.05
 
 
-def test_alexnet_learns_and_every_command_runs(tiny_rgb, tmp_path, capsys):
+ALEX_TINY = ["steps=40", "batch_size=32", "lr=0.01", "lrn=false", "dropout=0.0", "val_every=20", "log_every=20"]
+
+
+def test_alexnet_learns_tiny_rgb(tiny_rgb, tmp_path, outcome_seed):
+    """A trained outcome: every seed of the outcome set, with 1 and 2 threads (conftest.outcome_seed)."""
+    out = tmp_path / "run"
+    assert main(["train", "alexnet", f"dataset={tiny_rgb}", *ALEX_TINY, f"seed={outcome_seed}", "image_every=0",
+                 "--out", str(out)]) == 0
+    ev = json.loads((out / "eval.json").read_text())["metrics"]
+    assert ev["test_accuracy"] > 0.6 and 0 <= ev["test_accuracy_tta"] <= 1 and "test_accuracy_tta_crops" in ev
+
+
+def test_alexnet_every_command_runs(tiny_rgb, tmp_path, capsys):
     runs = []
     for seed in (0, 1):
         out = tmp_path / f"run{seed}"
-        assert main(["train", "alexnet", f"dataset={tiny_rgb}", "steps=40", "batch_size=32", "lr=0.02",
-                     "lrn=false", "dropout=0.0", f"seed={seed}", "val_every=20", "log_every=20",
-                     "image_every=20", "--out", str(out)]) == 0
+        assert main(["train", "alexnet", f"dataset={tiny_rgb}", *ALEX_TINY, f"seed={seed}", "image_every=20",
+                     "--out", str(out)]) == 0
         runs.append(str(out))
-    ev = json.loads((tmp_path / "run0" / "eval.json").read_text())["metrics"]
-    assert ev["test_accuracy"] > 0.6 and 0 <= ev["test_accuracy_tta"] <= 1 and "test_accuracy_tta_crops" in ev
     from latentlab.engine import load_run
     m = load_run(runs[0])
     views = m.view_probs(m.test_set.images[:5])                       # 5 crops + 5 mirrored crops
@@ -227,6 +236,17 @@ def test_alexnet_learns_and_every_command_runs(tiny_rgb, tmp_path, capsys):
     assert "layer 'nope' not found" in capsys.readouterr().err
 
 
+def test_retrieval_of_a_trained_supervised_run(tmp_path, capsys, outcome_seed):
+    """A trained outcome (every seed and thread count of conftest.outcome_seed): 30 steps on digits put
+    same-class images among a query's 6 nearest neighbours."""
+    run = tmp_path / "s"
+    assert main(["train", "supervised", "steps=30", "log_every=30", f"seed={outcome_seed}", "--out", str(run)]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(run), "--protocol", "retrieval", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert r["feature_precision@6"] > 0.5
+
+
 def test_viz_commands_on_a_supervised_run_and_correlate(tmp_path, capsys):
     run = tmp_path / "s"
     assert main(["train", "supervised", "steps=30", "log_every=30", "--out", str(run)]) == 0
@@ -234,9 +254,6 @@ def test_viz_commands_on_a_supervised_run_and_correlate(tmp_path, capsys):
                  ["viz", "activations", str(run), "--top", "--layer", "conv2", "--n-images", "50"],
                  ["retrieve", str(run), "--query", "0,1,2"]):
         assert main([*args, "--out", str(tmp_path / "p.png")]) == 0, args
-    assert main(["eval", str(run), "--protocol", "retrieval", "--json"]) == 0
-    r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert r["feature_precision@6"] > 0.5
     rng = np.random.default_rng(0)
     img = rng.integers(0, 80, (40, 50)).astype(np.uint8)
     tpl = rng.integers(0, 255, (7, 9)).astype(np.uint8)

@@ -177,10 +177,10 @@ def test_pooled_maps_caps_the_dimension_and_resnet_has_maps():
     assert torch.allclose(r.forward_features(x), r.forward_maps(x).mean((2, 3)), atol=1e-6)
 
 
-def test_generic_protocols_evaluate_a_supervised_run(tmp_path, capsys):
+def test_generic_protocols_evaluate_a_supervised_run(tmp_path, capsys, outcome_seed):
     out = tmp_path / "sup"
     assert main(["train", "supervised", "--out", str(out), "steps=30", "batch_size=32", "image_every=0",
-                 "log_every=10"]) == 0
+                 "log_every=10", f"seed={outcome_seed}"]) == 0
     capsys.readouterr()
     assert main(["eval", str(out), "--protocol", "knn", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["knn_test_accuracy"] > 0.8
