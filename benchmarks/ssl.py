@@ -3,7 +3,7 @@
 Every method trains its default ConvNet for the same wall time on MNIST and on MNIST-M, then its frozen
 features are evaluated by the two generic protocols (``latentlab eval RUN --protocol linear|knn``);
 k-NN is also measured on USPS with the MNIST-trained encoder (USPS resized to 28x28: transfer).
-The K experiment trains MoCo with queues of K negatives and plots k-NN/linear accuracy against K.
+The K experiment (accuracy against MoCo's queue size) is its own suite, ``benchmarks/ssl_k.py``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from .common import OUT, data_dir, line_plot, save_json, section, table, train_run
+from .common import OUT, data_dir, save_json, section, table, train_run
 
 METHODS = ["simclr", "moco", "byol", "barlow_twins", "rotnet", "npid", "dino", "s4l", "jigsaw", "context",
            "deepcluster", "pirl", "temporal_order"]
@@ -92,18 +92,6 @@ def _one(method: str, dataset: str, seconds: float, max_train: int, max_val: int
     return row
 
 
-def _k_experiment(seconds: float, ks, max_train: int, max_val: int) -> tuple[list, Path]:
-    rows = []
-    for k in ks:
-        r = _one("moco", "mnist", seconds, max_train, max_val, tag=f"-K{k}", queue_size=k, momentum=0.99)
-        rows.append({"K": k, **r})
-    path = line_plot("ssl_K", f"MoCo v2, ConvNet, {seconds:g} s CPU each", "K, negatives in the MoCo queue",
-                     "MNIST test accuracy (%)",
-                     [("linear probe", "o-", ks, [100 * r["linear"] for r in rows], None),
-                      ("k-NN (k=20, T=0.07)", "s-", ks, [100 * r["knn"] for r in rows], None)], log2_x=True)
-    return rows, path
-
-
 SEEDS = (0, 1, 2)
 
 
@@ -149,21 +137,17 @@ def _pm(values: list[float]) -> str:
 def run(quick: bool = False) -> str:
     torch.set_num_threads(1)
     seconds = 2.0 if quick else 30.0
-    k_seconds = 2.0 if quick else 15.0
     max_train, max_val = (500, 200) if quick else (5000, 2000)
     methods = METHODS[:3] if quick else METHODS
     seeds = SEEDS[:1] if quick else SEEDS
-    ks = [16, 256] if quick else [16, 64, 256, 1024, 4096]
     per_seed = {seed: _cells(seed, seconds, max_train, max_val, methods) for seed in seeds}
-    k_rows, k_png = _k_experiment(k_seconds, ks, max_train, max_val)
-    save_json("ssl", {"results": per_seed, "K": k_rows})
+    save_json("ssl", {"results": per_seed})
 
     cell = lambda ds, m: [per_seed[sd][ds][m] for sd in seeds]                      # noqa: E731
     vals = lambda ds, m, key: [r[key] for r in cell(ds, m)]                          # noqa: E731
     # an MNIST-M value relative to the supervised network's of the same seed (default: its classifier)
     rel = lambda m, key="linear", sup_key="test_accuracy": [                          # noqa: E731
         r[key] / s[sup_key] for r, s in zip(cell("mnist_m", m), cell("mnist_m", "supervised"))]
-    pct = lambda v: f"{100 * v:.1f}"                                                 # noqa: E731
     header = ["method", "arch", "params", "im/s (MNIST)", "MNIST linear", "MNIST k-NN", "USPS k-NN (transfer)",
               "MNIST-M im/s", "MNIST-M linear", "MNIST-M k-NN", "MNIST-M linear / supervised",
               "MNIST-M linear, conv maps"]
@@ -189,11 +173,8 @@ def run(quick: bool = False) -> str:
             f"{_pm(vals('mnist_m', 'supervised', 'linear_maps'))}% = {_pm(maps_rel(best_maps))}% (random init: "
             f"{_pm(vals('mnist_m', 'random init', 'linear_maps'))}%).")
     seeds_txt = (f"{', '.join(map(str, seeds))} (training seeds; cells give mean ± sample sd over them, ratios taken "
-                 "per seed); K experiment: seed 0")
-    k_table = table(["K (queue size)", "steps", "linear", "k-NN"],
-                    [[r["K"], r["steps"], pct(r["linear"]), pct(r["knn"])] for r in k_rows])
-    body = (table(header, rows) + "\n\n" + goal + "\n\n### The K experiment (MoCo, MNIST)\n\n" + k_table
-            + f"\n\n![accuracy against K](benchmarks/results/{k_png.name})\n")
+                 "per seed)")
+    body = table(header, rows) + "\n\n" + goal + "\n\nThe K experiment (accuracy against MoCo's queue size) is the ssl_k suite.\n"
     notes = (f"Protocol: each method trains the default ConvNet (width 32, 128-d features, its own default batch "
              f"size, Adam 1e-3) for {seconds:g} s of wall time (`max_seconds`), single process, 1 thread, then "
              f"frozen `forward_features` (eval mode, no augmentation) are evaluated. Linear: logistic regression "
@@ -210,8 +191,7 @@ def run(quick: bool = False) -> str:
              f"source images per second (views and tiles not counted). Short-budget overrides: {OVERRIDES}; on MNIST-M every self-supervised method "
              f"uses `augment=digits_strong` (hue, channel order, polarity and grayscale randomised, so two views do "
              f"not share the background's colour) "
-             f"(momentum schedules run over `steps` = 1e6, i.e. stay at their base). K experiment: MoCo on "
-             f"MNIST, {k_seconds:g} s each, momentum 0.99. The machine is shared by other jobs, so im/s is "
+             f"(momentum schedules run over `steps` = 1e6, i.e. stay at their base). The machine is shared by other jobs, so im/s is "
              f"approximate. {PUBLISHED}")
     return section("Self-supervised representation learning (linear probe and k-NN)",
                    "PYTHONPATH=src:. nice -n 10 python -m benchmarks.run ssl",

@@ -5,12 +5,15 @@ negatives learns better features. For the curve to mean anything the queue must 
 run trains for at least ``MIN_FILLS`` passes of its largest queue (K / batch steps each), so the K = 4096
 queue is refilled with the current encoder's keys many times over; the run length is a fixed number of
 steps (equal for every K), not a wall time, so a larger queue's slower step does not shorten its training.
-MNIST-M, where a linear probe on these small encoders is far from saturated (MNIST is at ~93-96% for
-every K), with the ``digits_strong`` views that the ssl suite uses there.
+MNIST with the default ``digits`` views and MoCo's shuffling BN (4 groups of 32). MNIST-M was tried first
+(seed 0, same setting with ``digits_strong`` views): K = 16 gave 47.4% linear, K = 4096 22.7%, below the
+untrained encoder's ~46%: there, instance discrimination learns the background patch that identifies an image,
+and more negatives push harder towards it (a batch of 32 without shuffling BN: 49.9% vs 26.9%).
 """
 
 from __future__ import annotations
 
+import json
 import os
 
 import torch
@@ -18,10 +21,9 @@ import torch
 from .common import OUT, line_plot, mean_se, save_json, section, table, train_run, data_dir
 from .ssl import _evaluate
 
-KS = [16, 64, 256, 1024, 4096]
+KS = [16, 128, 1024, 4096]
 SEEDS = [0, 1, 2]
-# batch 32 (the paper's 256 on 8 GPUs): with few images per step, the queue supplies nearly all the negatives
-SETTING = dict(dataset="mnist_m", augment="digits_strong", batch_size=32, momentum=0.99, steps=2000)
+SETTING = dict(dataset="mnist", augment="digits", batch_size=128, momentum=0.99, shuffle_bn=4, steps=1000)
 MIN_FILLS = SETTING["steps"] * SETTING["batch_size"] // max(KS)     # passes of the K = 4096 queue per run
 MAX_TRAIN, MAX_VAL = 5000, 2000
 
@@ -33,7 +35,12 @@ def _run(k: int, seed: int, quick: bool) -> dict:
         kw.update(steps=20, log_every=10)
     run_dir = OUT / "ssl_k" / f"K{k}-s{seed}"
     res = train_run("moco", run_dir, **kw)
-    r = _evaluate(run_dir, 500 if quick else MAX_TRAIN, 200 if quick else MAX_VAL, usps=False)
+    cache = run_dir / "probes.json"               # the probes of this trained run (deleted with the run)
+    if cache.is_file():
+        r = json.loads(cache.read_text())
+    else:
+        r = _evaluate(run_dir, 500 if quick else MAX_TRAIN, 200 if quick else MAX_VAL, usps=False)
+        cache.write_text(json.dumps(r))
     print(f"  K={k:<5} seed {seed}: linear {r['linear']:.4f} knn {r['knn']:.4f} ({res.seconds:.0f} s)", flush=True)
     return {"K": k, "seed": seed, "steps": res.steps, "seconds": res.seconds, "linear": r["linear"], "knn": r["knn"]}
 
@@ -55,11 +62,17 @@ def run(quick: bool = False) -> str:
     save_json("ssl_k", {"rows": rows, "setting": SETTING, "verdict": verdict,
                         "rise": {m: {"mean": d_stats[m][0], "se": d_stats[m][1], "beyond_noise": rise[m]} for m in diffs}})
     pct = lambda ms: f"{100 * ms[0]:.1f} ± {100 * ms[1]:.1f}"
-    tbl = table(["K (queue size)", "steps", "s per run", "linear %", "k-NN %"],
+    def vs_lo(k, m):                               # paired over seeds: K minus the smallest K
+        ms = mean_se([a[m] - b[m] for a, b in zip(sorted(by_k[k], key=lambda r: r["seed"]),
+                                                  sorted(by_k[lo], key=lambda r: r["seed"]))])
+        return f"{100 * ms[0]:+.2f} ± {100 * ms[1]:.2f}" if k != lo else "–"
+    tbl = table(["K (queue size)", "steps", "s per run", "linear %", "k-NN %", f"linear minus K={lo} (paired)",
+                 f"k-NN minus K={lo} (paired)"],
                 [[k, by_k[k][0]["steps"], f"{sum(r['seconds'] for r in by_k[k]) / len(by_k[k]):.0f}",
-                  pct(stats[k]["linear"]), pct(stats[k]["knn"])] for k in ks])
-    png = line_plot("ssl_K", f"MoCo v2 on MNIST-M, {SETTING['steps']} steps of {SETTING['batch_size']}",
-                    "K, negatives in the MoCo queue", "MNIST-M test accuracy (%)",
+                  pct(stats[k]["linear"]), pct(stats[k]["knn"]), vs_lo(k, "linear"), vs_lo(k, "knn")] for k in ks])
+    ds = SETTING["dataset"].upper().replace("_", "-")
+    png = line_plot("ssl_k", f"MoCo v2 on {ds}, {SETTING['steps']} steps of {SETTING['batch_size']}",
+                    "K, negatives in the MoCo queue", f"{ds} test accuracy (%)",
                     [("linear probe", "o-", ks, [100 * stats[k]["linear"][0] for k in ks],
                       [200 * stats[k]["linear"][1] for k in ks]),
                      ("k-NN (k=20, T=0.07)", "s-", ks, [100 * stats[k]["knn"][0] for k in ks],
@@ -73,7 +86,12 @@ def run(quick: bool = False) -> str:
              "keys of the training encoder (no random initial keys remain after the first pass). Probes as in the "
              f"ssl suite (linear on standardised features, weight decay chosen on {MAX_VAL} validation images held "
              f"out from train, last iterate on the full test set; k-NN k = 20, T = 0.07; {MAX_TRAIN} train images). "
-             "Mean ± standard error over seeds; error bars in the plot are 2 s.e. Anchors: Wu et al. 2018 (NPID, "
+             "Mean ± standard error over seeds; error bars in the plot are 2 s.e. A possible reason for a fall at the "
+             "largest K, not tested here: MNIST has 10 classes, so about a tenth of any set of negatives shows the "
+             "query's own digit (class collision), and more of them push same-class images apart: Ash et al. "
+             "(AISTATS 2022) derive a collision-coverage trade-off in which the best number of negatives scales "
+             "with the number of classes, while Awasthi et al. (ICML 2022) show that at the loss's optimum more "
+             "negatives need not hurt. Anchors: Wu et al. 2018 (NPID, "
              "ImageNet, memory bank) and He et al. 2020 (MoCo, ImageNet linear top-1 rising with K up to 65536).")
     return section("ssl_k: more negatives K", "python -m benchmarks.run ssl_k",
                    f"{SETTING['steps']} MoCo steps of {SETTING['batch_size']} per run", ", ".join(map(str, seeds)),
