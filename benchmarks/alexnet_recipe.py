@@ -50,6 +50,7 @@ def run(quick: bool = False) -> str:
     from latentlab.eval.filters import summary
     seeds = list(range(2 if quick else N_MODELS))
     runs = []
+    acc = lambda p: (p.argmax(1) == y).float().mean().item()     # y: MNIST-M test labels, the same for every run
     for s in seeds:
         kw = dict(dataset="mnist_m", data_dir=data_dir(), seed=s, steps=40 if quick else STEPS,
                   val_every=10 if quick else VAL_EVERY, log_every=10 if quick else VAL_EVERY, image_every=0,
@@ -57,7 +58,6 @@ def run(quick: bool = False) -> str:
         res = train_run("alexnet", OUT / "alexnet_recipe" / f"s{s}", **kw)
         v, m = _views(res.run_dir)
         y = m.test_set.labels
-        acc = lambda p: (p.argmax(1) == y).float().mean().item()
         curve = [(r["step"], r["val_error"], r["lr"]) for r in read_metrics(res.run_dir) if "val_error" in r]
         w, w0 = m.model.features[0].weight.detach(), _init_conv1(s).detach()
         f_tr, f_in = summary(w), summary(w0)
@@ -67,8 +67,6 @@ def run(quick: bool = False) -> str:
         print(f"  alexnet seed {s}: centre {runs[-1]['single']:.4f} tta {runs[-1]['tta']:.4f} "
               f"edges {f_tr['edge_fraction']:.2f} (init {f_in['edge_fraction']:.2f}) blobs {f_tr['blob_fraction']:.2f}",
               flush=True)
-    y = m.test_set.labels
-    acc = lambda p: (p.argmax(1) == y).float().mean().item()
     k = 2 if quick else ENSEMBLE
     groups = [seeds[i:i + k] for i in range(0, len(seeds) - k + 1, k)]
     ens = []
@@ -87,9 +85,9 @@ def run(quick: bool = False) -> str:
     both = [e["ensemble"] for e in ens if e["tta"] and len(e["seeds"]) == k]
     tg, eg = mean_se(tta_gain), mean_se(ens_gain)
     tta_ok, ens_ok = tg[0] > 2 * tg[1], eg[0] > 2 * eg[1] if len(ens_gain) > 1 else eg[0] > 0
-    edge_tr, edge_in = [r["filters"]["edge_fraction"] for r in runs], [r["filters_init"]["edge_fraction"] for r in runs]
-    blob_tr, blob_in = [r["filters"]["blob_fraction"] for r in runs], [r["filters_init"]["blob_fraction"] for r in runs]
-    de, db = mean_se([a - b for a, b in zip(edge_tr, edge_in)]), mean_se([a - b for a, b in zip(blob_tr, blob_in)])
+    gain = lambda key: [r["filters"][key] - r["filters_init"][key] for r in runs]   # trained minus initial
+    edge_gain, blob_gain = gain("edge_fraction"), gain("blob_fraction")
+    de, db = mean_se(edge_gain), mean_se(blob_gain)
     filt_ok = de[0] > 2 * de[1] and db[0] > 2 * db[1]
     # convergence: the validation error over the last quarter of training, and whether the plateau rule fired
     q = [(r["val_curve"][-(len(r["val_curve"]) // 4) - 1][1], r["val_curve"][-1][1]) for r in runs if r["val_curve"]]
@@ -99,7 +97,7 @@ def run(quick: bool = False) -> str:
     conv_line = (f"converged: **{'yes' if converged else 'NO'}** (mean validation error {100 * err_q:.1f}% at 3/4 of "
                  f"training, {100 * err_end:.1f}% at the end; the plateau rule cut the lr in {lr_cut} of {len(runs)} runs)")
 
-    # the filter picture of seed 0 (trained | initial)
+    # the trained first-layer filters of seed 0
     from latentlab.cli import main
     RESULTS.mkdir(parents=True, exist_ok=True)
     main(["viz", "filters", str(OUT / "alexnet_recipe" / "s0"), "--scale", "8",
@@ -117,8 +115,8 @@ def run(quick: bool = False) -> str:
             f"**{'PASS' if tta_ok else 'FAIL'}** (rule: gain > 2 s.e.)\n"
             f"- ensemble of {k} minus its members' mean: {pm(ens_gain, 2)} points over {len(ens_gain)} disjoint "
             f"ensembles (minus the best member: {pm(ens_best, 2)}): **{'PASS' if ens_ok else 'FAIL'}**\n"
-            f"- first-layer filters, trained minus initial: oriented edges {pm([a - b for a, b in zip(edge_tr, edge_in)])} "
-            f"points of the {runs[0]['filters']['n_filters']} filters, colour blobs {pm([a - b for a, b in zip(blob_tr, blob_in)])}: "
+            f"- first-layer filters, trained minus initial: oriented edges {pm(edge_gain)} "
+            f"points of the {runs[0]['filters']['n_filters']} filters, colour blobs {pm(blob_gain)}: "
             f"**{'PASS' if filt_ok else 'FAIL'}** (rule: both above 0 beyond 2 s.e.)\n")
     rows = [[r["seed"], r["steps"], f"{r['seconds']:.0f}", f"{100 * r['val_curve'][-1][1]:.2f}" if r["val_curve"] else "",
              f"{r['val_curve'][-1][2]:g}" if r["val_curve"] else "", f"{100 * r['single']:.2f}", f"{100 * r['crops']:.2f}",

@@ -6,7 +6,8 @@ run trains for at least ``MIN_FILLS`` passes of its largest queue (K / batch ste
 queue is refilled with the current encoder's keys many times over; the run length is a fixed number of
 steps (equal for every K), not a wall time, so a larger queue's slower step does not shorten its training.
 MNIST with the default ``digits`` views and MoCo's shuffling BN (4 groups of 32). MNIST-M was tried first
-(seed 0, same setting with ``digits_strong`` views): K = 16 gave 47.4% linear, K = 4096 22.7%, below the
+in a pilot not recorded by this suite (seed 0, same setting with ``digits_strong`` views; its runs were not
+kept): K = 16 gave 47.4% linear, K = 4096 22.7%, below the
 untrained encoder's ~46%: there, instance discrimination learns the background patch that identifies an image,
 and more negatives push harder towards it (a batch of 32 without shuffling BN: 49.9% vs 26.9%).
 """
@@ -14,9 +15,6 @@ and more negatives push harder towards it (a batch of 32 without shuffling BN: 4
 from __future__ import annotations
 
 import json
-import os
-
-import torch
 
 from .common import OUT, line_plot, mean_se, save_json, section, table, train_run, data_dir
 from .ssl import _evaluate
@@ -46,26 +44,24 @@ def _run(k: int, seed: int, quick: bool) -> dict:
 
 
 def run(quick: bool = False) -> str:
-    torch.set_num_threads(int(os.environ.get("LATENTLAB_THREADS", "2")))
     ks = [16, 256] if quick else KS
     seeds = SEEDS[:1] if quick else SEEDS
     rows = [_run(k, s, quick) for s in seeds for k in ks]
     by_k = {k: [r for r in rows if r["K"] == k] for k in ks}
     stats = {k: {m: mean_se([r[m] for r in by_k[k]]) for m in ("linear", "knn")} for k in ks}
     lo, hi = ks[0], ks[-1]
-    diffs = {m: [a[m] - b[m] for a, b in zip(sorted(by_k[hi], key=lambda r: r["seed"]),
-                                           sorted(by_k[lo], key=lambda r: r["seed"]))] for m in ("linear", "knn")}
-    d_stats = {m: mean_se(v) for m, v in diffs.items()}
-    # paired over seeds (the same seed fixes the data order and initialisation for every K)
-    rise = {m: d_stats[m][0] > 2 * d_stats[m][1] for m in diffs}
-    verdict = "PASS" if rise["linear"] else "FAIL"
-    save_json("ssl_k", {"rows": rows, "setting": SETTING, "verdict": verdict,
-                        "rise": {m: {"mean": d_stats[m][0], "se": d_stats[m][1], "beyond_noise": rise[m]} for m in diffs}})
+    # each K minus the smallest, paired over seeds (a seed fixes the data order and initialisation for every K)
+    seed_order = lambda k: sorted(by_k[k], key=lambda r: r["seed"])
+    paired = {k: {m: dict(zip(("mean", "se"), mean_se([a[m] - b[m] for a, b in zip(seed_order(k), seed_order(lo))])))
+                  for m in ("linear", "knn")} for k in ks[1:]}
+    for p in paired.values():
+        for v in p.values():
+            v["beyond_noise"] = v["mean"] > 2 * v["se"]
+    d_stats = {m: (paired[hi][m]["mean"], paired[hi][m]["se"]) for m in ("linear", "knn")}
+    verdict = "PASS" if paired[hi]["linear"]["beyond_noise"] else "FAIL"
+    save_json("ssl_k", {"rows": rows, "setting": SETTING, "verdict": verdict, "paired_vs_smallest": paired})
     pct = lambda ms: f"{100 * ms[0]:.1f} ± {100 * ms[1]:.1f}"
-    def vs_lo(k, m):                               # paired over seeds: K minus the smallest K
-        ms = mean_se([a[m] - b[m] for a, b in zip(sorted(by_k[k], key=lambda r: r["seed"]),
-                                                  sorted(by_k[lo], key=lambda r: r["seed"]))])
-        return f"{100 * ms[0]:+.2f} ± {100 * ms[1]:.2f}" if k != lo else "–"
+    vs_lo = lambda k, m: (f"{100 * paired[k][m]['mean']:+.2f} ± {100 * paired[k][m]['se']:.2f}" if k != lo else "–")
     tbl = table(["K (queue size)", "steps", "s per run", "linear %", "k-NN %", f"linear minus K={lo} (paired)",
                  f"k-NN minus K={lo} (paired)"],
                 [[k, by_k[k][0]["steps"], f"{sum(r['seconds'] for r in by_k[k]) / len(by_k[k]):.0f}",

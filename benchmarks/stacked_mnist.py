@@ -38,7 +38,7 @@ def run(quick: bool = False) -> str:
     p = rows[0]["protocol"]
     notes = (f"Protocol: {p['modes']}. A sample whose three digits are not all read with probability >= "
              f"{CONFIDENT} counts for no mode, so unreadable images cannot add modes ('modes, every sample' counts "
-             "them as the papers do). Classifier: {fn_line} applied to each channel (the papers use their own "
+             f"them as the papers do). Classifier: {fn_line} applied to each channel (the papers use their own "
              "MNIST classifiers). Our runs: each method's defaults, "
              f"{budget} s of CPU training each (the published rows train for many epochs and, for the DCGAN row, "
              "use the Unrolled-GAN architecture with a smaller discriminator), so the rows are not a like-for-like "

@@ -42,12 +42,6 @@ class LocalFabric:
     def setup_module(self, module):
         return module.to(self.device)
 
-    def setup_optimizers(self, optimizer):
-        return optimizer
-
-    def backward(self, loss) -> None:
-        loss.backward()
-
 
 def load_run(run_dir: str | Path, overrides: dict | None = None, checkpoint: str | Path | None = None,
              fabric=None) -> Method:

@@ -27,8 +27,8 @@ from ..errors import DataError
 DEFAULT_STEPS = 1500
 # the feature network's recipe, pinned here so that a change of the ``supervised`` defaults cannot change the
 # network every FID/KID in the benchmarks was measured with (its sha256 is recorded beside each value)
-RECIPE = {"net": "convnet", "width": "32", "num_features": "128", "batch_size": "64", "lr": "0.001", "lr_schedule": "constant",
-          "optimizer": "adam", "weight_decay": "0", "dropout": "0", "val_fraction": "0.1"}
+RECIPE = {"net": "convnet", "width": "32", "num_features": "128", "batch_size": "64", "lr": "0.001",
+          "lr_schedule": "constant", "optimizer": "adam", "weight_decay": "0", "dropout": "0", "val_fraction": "0.1"}
 BASE = {"stacked_mnist": "mnist"}  # datasets whose feature network is another dataset's, per channel
 
 
@@ -56,8 +56,8 @@ def train_featurenet(dataset: str, steps: int = DEFAULT_STEPS, data_dir: str | N
     run = out / "run"
     if run.exists():
         shutil.rmtree(run)
-    over = {**RECIPE, "dataset": dataset, "steps": str(steps), "seed": str(seed), "image_every": "0", "ckpt_every": "0",
-            "log_every": str(max(1, min(100, steps)))}
+    over = {**RECIPE, "dataset": dataset, "steps": str(steps), "seed": str(seed), "image_every": "0",
+            "ckpt_every": "0", "log_every": str(max(1, min(100, steps)))}
     if data_dir:
         over["data_dir"] = data_dir
     cfg = resolve_config(get_method("supervised").Config, "supervised", None, over)

@@ -16,9 +16,10 @@ measures it, per filter of a (F, C, k, k) weight tensor:
 
 ``kinds`` sorts the filters with thresholds fixed before any measurement (stated in ``THRESHOLDS``): an
 *oriented edge* has orientation >= 0.5 (a 5x5 Gabor 0.71, a step edge 0.56; i.i.d. Gaussian filters:
-mean 0.19, 95th percentile 0.37); a *colour blob* has colour >= 0.5 and lowpass >= 0.4 (a smooth chromatic
-patch: a 5x5 Gaussian of sigma 1.25 has lowpass 0.70; i.i.d. Gaussian filters: mean 0.07, 95th percentile 0.12). The claim compares the trained filters with
-the same network's initial (random) filters, which sets the chance level of each fraction.
+mean 0.19, 95th percentile 0.37); a *colour blob* has colour >= 0.5 and lowpass >= 0.4 (a smooth
+chromatic patch: a 5x5 Gaussian of sigma 1.25 has lowpass 0.70; i.i.d. Gaussian filters: mean 0.07, 95th
+percentile 0.12). The claim compares the trained filters with the same network's initial (random) filters,
+which sets the chance level of each fraction.
 """
 
 from __future__ import annotations

@@ -174,7 +174,8 @@ def sample_metrics(real: torch.Tensor, fake: torch.Tensor, pred: torch.Tensor, c
     m.update(manifold_metrics(real, fake, k_pr=3, k_dc=5))
     m.update(class_histogram(pred, num_classes))
     m["confident_fraction"] = float((conf >= CONFIDENT).double().mean())
-    proto = {"fid": "Frechet distance in float64 (torchmetrics' FrechetInceptionDistance formula), custom features" if "fid" in m else
+    proto = {"fid": "Frechet distance in float64 (torchmetrics' FrechetInceptionDistance formula), custom features"
+             if "fid" in m else
              f"not computed: fewer than {FID_MIN_SAMPLES} samples (use kid)",
              "kid": f"torchmetrics KernelInceptionDistance, 100 subsets of {kid_size}, cubic kernel",
              "precision_recall": "Kynkaanniemi et al. 2019, k=3", "density_coverage": "Naeem et al. 2020, k=5",
