@@ -224,8 +224,11 @@ def test_image_folder_errors(tmp_path):
     (tmp_path / "f" / "b" / "0.png").write_bytes(b"\x89PNG garbage")
     with pytest.raises(DataError, match=r"b/0\.png: corrupt image"):
         load_dataset(tmp_path / "f", "train")
-    (tmp_path / "empty" / "nothing").mkdir(parents=True)
+    (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="neither MNIST idx files nor class sub-folders"):
+        load_dataset(tmp_path / "empty")
+    (tmp_path / "empty" / "nothing").mkdir()
+    with pytest.raises(DataError, match=r"empty/nothing: class folder with no images"):
         load_dataset(tmp_path / "empty")
 
 

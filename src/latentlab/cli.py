@@ -1,7 +1,8 @@
 """``latentlab``: train, evaluate, sample and inspect every method from one command.
 
     latentlab methods [--verbose]
-    latentlab train METHOD [--config F.yaml] [--out DIR] [--resume DIR] [--dry-run] [key=value ...]
+    latentlab train METHOD [--config F.yaml] [--out DIR] [--dry-run] [key=value ...]
+    latentlab train METHOD --resume RUN_DIR [key=value ...]   (only config.RESUMABLE_KEYS may change)
     latentlab eval RUN_DIR [--protocol P] [--layer features|maps|MODULE] [--json]
     latentlab sample RUN_DIR --n N --out FILE.png [--class C] [--seed S]
     latentlab data list | fetch NAME | verify NAME
@@ -12,7 +13,6 @@ A bad input prints one ``error: ...`` line naming the problem and exits with cod
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -41,8 +41,13 @@ def cmd_train(args) -> int:
     from .engine import train
     from .engine.run import load_run_config
     from .methods import get_method
+    from .errors import ConfigError
     cls = get_method(args.method)
     if args.resume:
+        for opt, value in (("--config", args.config), ("--out", args.out)):
+            if value:
+                raise ConfigError(f"{opt} cannot be used with --resume: the run continues in {args.resume} with "
+                                  f"its own config.yaml (change a key that may change with key=value)")
         name, cfg = load_run_config(args.resume, parse_overrides(args.overrides))
         if name != args.method:
             from .errors import LatentlabError
@@ -73,7 +78,9 @@ def _print_result(run_dir, metrics, artifacts, steps=None, seconds=None) -> None
 
 def cmd_eval(args) -> int:
     from .engine import load_run, write_eval
+    from .engine.loop import eval_record
     from .eval import run_protocol
+    from .fileio import dumps
     method = load_run(args.run_dir)
     kw = {"layer": args.layer} if args.layer else {}
     if args.weight_decays:
@@ -86,7 +93,8 @@ def cmd_eval(args) -> int:
     name = (f"eval_{args.protocol}" + (f"_{args.layer}" if args.layer else "") + ".json") if args.protocol else "eval.json"
     write_eval(args.run_dir, res, method.step, name)
     if args.json:
-        print(json.dumps({**res.metrics, "protocol": res.protocol}, default=str))
+        metrics, protocol = eval_record(res)
+        print(dumps({**metrics, "protocol": protocol}))
     else:
         _print_result(args.run_dir, res.metrics, res.artifacts)
     return 0
@@ -103,6 +111,8 @@ def _floats(text: str, option: str) -> list[float]:
 def cmd_sample(args) -> int:
     from .engine import load_run
     from .errors import ConfigError
+    if args.n < 1:
+        raise ConfigError(f"--n {args.n}: the number of samples must be at least 1")
     method = load_run(args.run_dir)
     if not method.generative:
         raise ConfigError(f"{args.run_dir}: method '{method.name}' is not generative: nothing to sample")
@@ -127,7 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("overrides", nargs="*", metavar="key=value")
     s.add_argument("--config", help="YAML file of config keys")
     s.add_argument("--out", help="run directory (default runs/<method>-<dataset>-<time>)")
-    s.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
+    s.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint (from step 0 if it "
+                   "stopped before its first); key=value may change only the length of training, the cadence of "
+                   "logs, pictures, checkpoints and monitors, data_dir and the speed switches")
     s.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     s.set_defaults(func=cmd_train)
 

@@ -8,6 +8,7 @@ enforces, so a bad value fails before any file is written, with a one-line error
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field, fields
@@ -58,6 +59,14 @@ class TrainConfig:
 
     def check(self) -> None:
         """Cross-field checks; subclasses raise ConfigError via ``require``."""
+
+
+# Keys a resumed run may change (``latentlab train M --resume RUN key=value``): the length of training and
+# the cadence of logs, pictures, checkpoints and monitors, the data location and speed switches. Every other
+# key defines what the checkpoint holds or how it was trained (a network's shape, the learning rate, which
+# the optimizer state carries, the seed, the data), so a resume refuses to change it.
+RESUMABLE_KEYS = ("steps", "max_seconds", "log_every", "ckpt_every", "image_every", "eval_at_end", "data_dir",
+                  "channels_last", "compile", "knn_every", "fid_every", "fid_track_samples")
 
 
 def require(cond: bool, key: str, value: Any, why: str) -> None:
@@ -136,6 +145,8 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
                 raise ConfigError(f"config key '{key}': expected a number, got {value!r}") from None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"config key '{key}': expected a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"config key '{key}': expected a finite number, got {value!r}")
         return float(value)
     if tp is str:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -192,7 +203,12 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: invalid YAML ({str(e).splitlines()[0]})") from None
+        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        what = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"{path}{where}: invalid YAML ({what})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file (invalid UTF-8)") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

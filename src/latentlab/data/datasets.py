@@ -107,7 +107,8 @@ def load_dataset(name: str, split: str = "train", data_dir: str | Path | None = 
     else:
         from latentlab.data.synthetic import DISTRIBUTIONS
 
-        hint = " (a synthetic distribution: use get_distribution)" if name in DISTRIBUTIONS else ""
+        hint = (" (a synthetic 1-D/2-D distribution of points, not images: for gan1d and gan2d only)"
+                if name in DISTRIBUTIONS else "")
         raise DataError(f"{name}: unknown dataset{hint}; known: {', '.join(DATASETS)}, "
                         "or a directory of MNIST idx files or of class sub-folders")
     return ImageDataset(name, split, _tensor(x), _tensor(y), classes)

@@ -16,7 +16,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from latentlab.errors import DataError
 from latentlab.fileio import atomic_open
@@ -70,6 +70,8 @@ def read_digits(split: str) -> Arrays:
 def _read_maybe_gz(path: Path) -> bytes:
     try:
         raw = _need(path).read_bytes()
+        if not raw:
+            raise DataError(f"{path}: empty file (0 bytes)")
         return gzip.decompress(raw) if path.suffix == ".gz" else raw
     except (OSError, EOFError, zlib.error) as e:  # BadGzipFile is an OSError
         raise DataError(f"{path}: corrupt or truncated gzip ({e})") from None
@@ -79,6 +81,9 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
     """IDX file (LeCun et al. 1998): big-endian magic 2049 = labels (N,), 2051 = images (N, H, W)."""
     b = _read_maybe_gz(path)
     ndim = {2049: 1, 2051: 3}[magic]
+    if len(b) < 4:
+        raise DataError(f"{path}: " + ("empty once decompressed (0 bytes)" if not b else
+                                       f"truncated idx header ({len(b)} bytes)"))
     got = int.from_bytes(b[:4], "big")
     if got != magic:
         raise DataError(f"{path}: wrong idx magic number {got} (expected {magic})")
@@ -148,8 +153,11 @@ def _decode_png(data: bytes, where: str, size: tuple[int, int] | None = None, rg
         with Image.open(io.BytesIO(data)) as im:
             im.load()
             arr = np.asarray(im.convert("RGB" if rgb or im.mode not in GREY_MODES else "L"))
-    except (OSError, SyntaxError, ValueError) as e:  # UnidentifiedImageError is an OSError
-        raise DataError(f"{where}: corrupt image ({e})") from None
+    except UnidentifiedImageError:
+        raise DataError(f"{where}: corrupt image (not a format Pillow can read)") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        why = re.sub(r"\s*<_io\.BytesIO object at 0x[0-9a-f]+>", "", str(e)).strip() or type(e).__name__
+        raise DataError(f"{where}: corrupt image ({why})") from None
     if size is not None and arr.shape[:2] != size:
         raise DataError(f"{where}: image size {arr.shape[1]}x{arr.shape[0]}, expected {size[1]}x{size[0]}")
     return arr
@@ -252,6 +260,9 @@ def read_image_folder(root: Path, split: str) -> tuple[np.ndarray, np.ndarray, l
     files, y = [], []
     for c, name in enumerate(classes):
         found = _images_in(base / name) if (base / name).is_dir() else []
+        if (base / name).is_dir() and not found:
+            raise DataError(f"{base / name}: class folder with no images ({', '.join(sorted(IMAGE_EXTS))}); "
+                            f"add images or remove the folder")
         files += found
         y += [c] * len(found)
     if not files:

@@ -1,23 +1,24 @@
 """Atomic full-state checkpoints, loaded with ``torch.load(weights_only=True)``.
 
-A checkpoint holds every network, optimizer, scheduler and method buffer (``Method.state_dict``),
-the data-stream position, the step and the RNG states of python, numpy and torch, so that a resumed
-run continues bit-for-bit.
+A checkpoint is one header line ``latentlab-checkpoint sha256=<hex>`` and then ``torch.save``'s bytes; the
+checksum is verified before anything is unpickled. It holds every network, optimizer, scheduler and method
+buffer (``Method.state_dict``), the data-stream position, the step and the RNG states of python, numpy and
+torch, so that a resumed run continues bit-for-bit.
 """
 
 from __future__ import annotations
 
-import os
+import hashlib
+import io
 import random
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
 
 from ..errors import LatentlabError
-from ..fileio import atomic_open
+from ..fileio import atomic_open, save_safetensors, torch_load_weights
 
 
 def rng_state() -> dict[str, Any]:
@@ -50,28 +51,44 @@ def atomic_write(path: Path, write) -> None:
         write(f)
 
 
+MAGIC = b"latentlab-checkpoint sha256="
+
+
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    atomic_write(path, lambda f: torch.save(state, f))
+    """One header line with the SHA-256 of the payload, then ``torch.save``'s bytes: a byte flipped or a file
+    cut short anywhere is refused on load (torch's zip reader misses most flips inside tensor data)."""
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    payload = buf.getvalue()
+    header = MAGIC + hashlib.sha256(payload).hexdigest().encode() + b"\n"
+    atomic_write(path, lambda f: (f.write(header), f.write(payload)))
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise LatentlabError(f"{path}: no checkpoint found")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # corrupt/truncated file or disallowed pickle content
-        raise LatentlabError(f"{path}: cannot read checkpoint ({type(e).__name__}: {str(e).splitlines()[0]})") from None
+    with open(path, "rb") as f:
+        head = f.read(len(MAGIC) + 65)
+    if head.startswith(MAGIC):
+        raw = path.read_bytes()
+        digest, payload = raw[len(MAGIC):len(MAGIC) + 64], raw[len(MAGIC) + 65:]
+        if len(raw) < len(MAGIC) + 65 or raw[len(MAGIC) + 64:len(MAGIC) + 65] != b"\n" or \
+                hashlib.sha256(payload).hexdigest().encode() != digest:
+            raise LatentlabError(f"{path}: corrupt checkpoint (its SHA-256 does not match its content: "
+                                 f"truncated or altered)")
+        state = torch_load_weights(io.BytesIO(payload), "checkpoint", where=path)
+    else:                                       # a plain torch.save file (checkpoints of earlier versions)
+        state = torch_load_weights(path, "checkpoint")
+    if not isinstance(state, dict) or not {"step", "method", "rng"} <= set(state):
+        raise LatentlabError(f"{path}: not a latentlab checkpoint (no step, method and rng entries)")
+    return state
 
 
 def save_weights(path: Path, modules: dict[str, dict[str, torch.Tensor]], metadata: dict[str, str]) -> None:
-    """All networks' weights in one safetensors file, keys ``<network>.<param>``."""
-    flat = {f"{m}.{k}": v.detach().cpu().clone().contiguous() for m, sd in modules.items() for k, v in sd.items()
-            if isinstance(v, torch.Tensor)}
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(flat, str(tmp), metadata=metadata)
-    os.replace(tmp, path)
+    """All networks' weights in one safetensors file, keys ``<network>.<param>`` (atomic, byte-deterministic)."""
+    flat = {f"{m}.{k}": v for m, sd in modules.items() for k, v in sd.items() if isinstance(v, torch.Tensor)}
+    save_safetensors(path, flat, metadata)
 
 
 def split_weights(flat: dict[str, torch.Tensor]) -> dict[str, dict[str, torch.Tensor]]:

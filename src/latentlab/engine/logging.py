@@ -1,4 +1,4 @@
-"""metrics.jsonl + TensorBoard (scalars and image grids) + a rich progress bar or plain lines."""
+"""metrics.jsonl (append-only, strict JSON, a torn last line dropped on read) + TensorBoard (scalars and image grids) + a rich progress bar or plain lines."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from pathlib import Path
 
 import torch
 
+from ..errors import LatentlabError
+from ..fileio import dumps, write_text
 from ..viz.grid import make_grid, save_image
 
 
@@ -29,7 +31,7 @@ class RunLogger:
         if resume:
             _truncate_after(self.metrics_path, start)
         from torch.utils.tensorboard import SummaryWriter
-        self.tb = SummaryWriter(str(run_dir / "tb"), purge_step=start + 1 if start and resume else None)
+        self.tb = SummaryWriter(str(run_dir / "tb"), purge_step=start + 1 if resume else None)
         if progress and sys.stdout.isatty():
             from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                        TimeElapsedColumn, TimeRemainingColumn)
@@ -47,8 +49,7 @@ class RunLogger:
         rate = (step - self.start) / elapsed if elapsed > 0 else 0.0
         rec = {"step": step, **{k: float(v) for k, v in values.items()}, "steps_per_s": rate,
                "elapsed_s": elapsed}
-        with open(self.metrics_path, "a") as f:
-            f.write(json.dumps(rec) + "\n")
+        self._append(rec)
         for k, v in values.items():
             if math.isfinite(float(v)):
                 self.tb.add_scalar(k, float(v), step)
@@ -58,6 +59,11 @@ class RunLogger:
         else:
             eta = (self.total - step) / rate if rate > 0 else float("nan")
             print(f"step {step}/{self.total}  {rate:.1f} steps/s  eta {eta:.0f}s  {info}", flush=True)
+
+    def _append(self, rec: dict) -> None:
+        """One line of strict JSON (a non-finite value as null), appended and flushed."""
+        with open(self.metrics_path, "a") as f:
+            f.write(dumps(rec) + "\n")
 
     def advance(self, step: int) -> None:
         if self.progress is not None:
@@ -79,8 +85,7 @@ class RunLogger:
         """A non-training record (e.g. final evaluation) in metrics.jsonl and TensorBoard."""
         if not self.enabled:
             return
-        with open(self.metrics_path, "a") as f:
-            f.write(json.dumps({"step": step, "kind": kind, **values}) + "\n")
+        self._append({"step": step, "kind": kind, **values})
         for k, v in values.items():
             if isinstance(v, (int, float)) and math.isfinite(float(v)):
                 self.tb.add_scalar(f"{kind}/{k}", float(v), step)
@@ -95,16 +100,43 @@ class RunLogger:
             self.tb = None
 
 
+def read_log(path: Path) -> tuple[list[dict], bool]:
+    """The records of a ``metrics.jsonl`` and whether its last line was torn (a process killed mid-write: that
+    line is dropped). Any other unreadable line is a LatentlabError naming the file and line."""
+    path = Path(path)
+    if not path.is_file():
+        return [], False
+    try:
+        lines = path.read_bytes().decode("utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise LatentlabError(f"{path}: cannot read the metrics log ({type(e).__name__})") from None
+    numbered = [(i, ln) for i, ln in enumerate(lines, 1) if ln.strip()]
+    out, torn = [], False
+    for k, (i, ln) in enumerate(numbered):
+        try:
+            rec = json.loads(ln)
+            if not isinstance(rec, dict) or not isinstance(rec.get("step", 0), int):
+                raise ValueError("not a record with an integer step")
+        except ValueError:
+            if k == len(numbered) - 1:
+                torn = True
+                break
+            raise LatentlabError(f"{path}: line {i} is not a JSON record (only a torn last line is dropped); "
+                                 f"fix or delete that line") from None
+        out.append(rec)
+    return out, torn
+
+
 def _truncate_after(path: Path, step: int) -> None:
-    """On resume, drop records logged after the checkpoint we resume from."""
+    """On resume, drop records logged after the checkpoint we resume from (and a torn last line)."""
     if not path.exists():
         return
-    keep = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln).get("step", 0) <= step]
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(ln + "\n" for ln in keep))
-    tmp.replace(path)
+    records, torn = read_log(path)
+    keep = [r for r in records if r.get("step", 0) <= step]
+    if torn or len(keep) != len(records):
+        write_text(path, "".join(dumps(r) + "\n" for r in keep))
 
 
 def read_metrics(run_dir: Path) -> list[dict]:
-    path = Path(run_dir) / "metrics.jsonl"
-    return [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()] if path.exists() else []
+    """The records of a run's ``metrics.jsonl`` (a torn last line dropped; non-finite values are null)."""
+    return read_log(Path(run_dir) / "metrics.jsonl")[0]

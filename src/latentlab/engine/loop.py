@@ -13,10 +13,10 @@ states, so ``k steps + resume + N-k steps`` equals ``N steps`` exactly.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import random
 import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,11 +26,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..config import to_dict, to_yaml
-from ..errors import LatentlabError
+from ..config import RESUMABLE_KEYS, to_dict, to_yaml
+from ..errors import LatentlabError, NonFiniteLossError, describe_exception
+from ..fileio import finite_json, write_json, write_text
 from ..methods.base import EvalResult, Method, get_method, unwrap
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, save_weights, set_rng_state
-from .logging import RunLogger
+from .logging import RunLogger, read_log
 
 
 class TrainingInterrupted(Exception):
@@ -74,9 +75,41 @@ def default_run_dir(method: str, cfg) -> Path:
 
 
 def check_new_run_dir(path: Path) -> None:
+    if path.exists() and not path.is_dir():
+        raise LatentlabError(f"{path}: exists and is not a directory; choose another --out")
     if path.exists() and any(path.iterdir()):
-        raise LatentlabError(f"{path}: run directory exists and is not empty; "
-                             f"use --resume {path} to continue it, or choose another --out")
+        raise LatentlabError(f"{path}: run directory exists and is not empty; use --resume {path} to continue it "
+                             f"(from its last checkpoint, or from step 0 if it stopped before its first), "
+                             f"or choose another --out")
+
+
+def resume_state(run_dir: Path, method_name: str, cfg, world: int) -> dict | None:
+    """The checkpoint a resume continues from, every check made before anything is written: the method, the
+    number of processes, the step, the config keys that may not change (``config.RESUMABLE_KEYS`` may) and
+    a readable metrics log. None: the run stopped before its first checkpoint, so it restarts at step 0."""
+    if not run_dir.is_dir():
+        raise LatentlabError(f"{run_dir}: no such run directory")
+    path = run_dir / "checkpoints" / "last.ckpt"
+    read_log(run_dir / "metrics.jsonl")               # a corrupt log fails now (a torn last line is dropped later)
+    if not path.exists():
+        others = sorted((run_dir / "checkpoints").glob("step_*.ckpt")) if (run_dir / "checkpoints").is_dir() else []
+        if others:
+            raise LatentlabError(f"{path}: missing, but {others[-1].name} exists beside it; copy the checkpoint "
+                                 f"to resume from to last.ckpt")
+        return None
+    state = load_checkpoint(path)
+    if state.get("method_name") != method_name:
+        raise LatentlabError(f"{path}: checkpoint is of method '{state.get('method_name')}', not '{method_name}'")
+    if len(state["rng"]) != world:
+        raise LatentlabError(f"{path}: saved with {len(state['rng'])} processes, resuming with {world}")
+    if int(state["step"]) > cfg.steps:
+        raise LatentlabError(f"{path}: checkpoint is at step {state['step']}, beyond steps={cfg.steps}")
+    saved, now = state.get("config", {}), to_dict(cfg)
+    for key in now:
+        if key in saved and key not in RESUMABLE_KEYS and saved[key] != now[key]:
+            raise LatentlabError(f"{path}: config key '{key}' cannot change on resume ({saved[key]!r} in the "
+                                 f"checkpoint, {now[key]!r} now); keys that can: {', '.join(RESUMABLE_KEYS)}")
+    return state
 
 
 class _StopFlag:
@@ -123,11 +156,10 @@ def train(method_name: str, cfg, out: str | Path | None = None, resume: str | Pa
     if resume is not None:
         run_dir = Path(resume)
         ckpt_path = run_dir / "checkpoints" / "last.ckpt"
-        state = load_checkpoint(ckpt_path)
-        if state.get("method_name") != method_name:
-            raise LatentlabError(f"{ckpt_path}: checkpoint is of method '{state.get('method_name')}', not '{method_name}'")
-        if len(state["rng"]) != world:
-            raise LatentlabError(f"{ckpt_path}: saved with {len(state['rng'])} processes, resuming with {world}")
+        state = resume_state(run_dir, method_name, cfg, world)
+        if state is None and verbose and rank == 0:
+            print(f"note: {run_dir} has no checkpoint (the run stopped before its first): training it again "
+                  f"from step 0", file=sys.stderr, flush=True)
     else:
         run_dir = Path(out) if out is not None else default_run_dir(method_name, cfg)
         if rank == 0:
@@ -143,20 +175,23 @@ def train(method_name: str, cfg, out: str | Path | None = None, resume: str | Pa
     stream = method.batches(rank, world)
     start = 0
     if state is not None:
-        method.load_state_dict(state["method"])
-        stream.load_state_dict(state["data"])
-        set_rng_state(state["rng"][rank])
+        try:
+            method.load_state_dict(state["method"])
+            stream.load_state_dict(state["data"])
+            set_rng_state(state["rng"][rank])
+        except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as e:
+            raise LatentlabError(f"{ckpt_path}: does not fit the method's networks or data "
+                                 f"({describe_exception(e)})") from None
         start = int(state["step"])
-        if start > cfg.steps:
-            raise LatentlabError(f"{ckpt_path}: checkpoint is at step {start}, beyond steps={cfg.steps}")
 
     is_main = rank == 0
     if is_main:
         (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.yaml").write_text(to_yaml(cfg, method_name))
-    logger = RunLogger(run_dir, cfg.steps, start, enabled=is_main)
+        write_text(run_dir / "config.yaml", to_yaml(cfg, method_name))
+    logger = RunLogger(run_dir, cfg.steps, start, enabled=is_main, resume=resume is not None)
 
     def checkpoint(done: int, periodic: bool) -> None:
+        nonlocal saved
         rng = _gather_rng(fabric)
         if not is_main:
             return
@@ -165,6 +200,7 @@ def train(method_name: str, cfg, out: str | Path | None = None, resume: str | Pa
         save_checkpoint(run_dir / "checkpoints" / "last.ckpt", full)
         if periodic:
             save_checkpoint(run_dir / "checkpoints" / f"step_{done:07d}.ckpt", full)
+        saved = done
 
     if verbose and is_main:
         print(f"{method_name}: training {cfg.steps - start} steps on {cfg.dataset} -> {run_dir}", flush=True)
@@ -174,12 +210,18 @@ def train(method_name: str, cfg, out: str | Path | None = None, resume: str | Pa
     t0 = time.perf_counter()
     window: dict[str, list[float]] = {}
     done = start
+    saved = start if state is not None else None   # the step of the last checkpoint written (None: none yet)
     try:
         with _StopFlag() as stop:
             for step in range(start, cfg.steps):
                 method.step = step
-                with step_context():
-                    logs = method.training_step(next(stream), step)
+                try:
+                    with step_context():
+                        logs = method.training_step(next(stream), step)
+                except NonFiniteLossError as e:
+                    raise NonFiniteLossError(f"{e}; stopped, " + (
+                        f"the last checkpoint (step {saved}, {run_dir / 'checkpoints' / 'last.ckpt'}) is kept"
+                        if saved is not None else "and no checkpoint was written yet")) from None
                 done = step + 1
                 for k, v in logs.items():
                     window.setdefault(k, []).append(float(v))
@@ -232,7 +274,16 @@ def _out_of_time(fabric, t0: float, budget: float) -> bool:
 
 
 def write_eval(run_dir: Path, res: EvalResult, step: int, name: str = "eval.json") -> Path:
-    path = Path(run_dir) / name
-    path.write_text(json.dumps({"step": step, "metrics": res.metrics, "protocol": res.protocol,
-                                "artifacts": res.artifacts}, indent=2, default=str) + "\n")
-    return path
+    """``eval.json``: strict JSON; a non-finite metric is written as null, its value named in
+    ``protocol.non_finite`` (e.g. ``{"kl_modes": "inf"}``)."""
+    metrics, protocol = eval_record(res)
+    return write_json(Path(run_dir) / name, {"step": step, "metrics": metrics, "protocol": protocol,
+                                            "artifacts": res.artifacts})
+
+
+def eval_record(res: EvalResult) -> tuple[dict, dict]:
+    """(metrics, protocol) for strict JSON: a non-finite metric becomes null and ``protocol["non_finite"]``
+    names its value (``{"kl_modes": "inf"}``)."""
+    non_finite: dict = {}
+    metrics = finite_json(res.metrics, found=non_finite)
+    return metrics, {**res.protocol, **({"non_finite": non_finite} if non_finite else {})}

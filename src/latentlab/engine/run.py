@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from ..config import build_config, load_yaml
-from ..errors import LatentlabError
+from ..errors import LatentlabError, describe_exception
 from ..methods.base import Method, get_method
 from .checkpoint import load_checkpoint
 
@@ -22,8 +22,9 @@ def load_run_config(run_dir: str | Path, overrides: dict | None = None):
     if not name:
         raise LatentlabError(f"{cfg_path}: no 'method' key")
     cls = get_method(name)
-    data.update(overrides or {})
-    return name, build_config(cls.Config, data, name, source=str(cfg_path))
+    build_config(cls.Config, {k: v for k, v in data.items() if k not in (overrides or {})}, name, source=str(cfg_path))
+    cfg = build_config(cls.Config, {**data, **(overrides or {})}, name, source="the key=value overrides")
+    return name, cfg
 
 
 class LocalFabric:
@@ -55,7 +56,12 @@ def load_run(run_dir: str | Path, overrides: dict | None = None, checkpoint: str
     fabric = fabric or (LocalFabric() if cfg.device == "cpu" and cfg.precision == "32-true" else make_fabric(cfg))
     method.setup(fabric)
     method.run_dir = run_dir
-    state = load_checkpoint(Path(checkpoint) if checkpoint else run_dir / "checkpoints" / "last.ckpt")
-    method.load_state_dict(state["method"], weights_only=True)
+    path = Path(checkpoint) if checkpoint else run_dir / "checkpoints" / "last.ckpt"
+    state = load_checkpoint(path)
+    try:
+        method.load_state_dict(state["method"], weights_only=True)
+    except (RuntimeError, KeyError, ValueError, TypeError, IndexError, AttributeError) as e:
+        raise LatentlabError(f"{path}: does not fit the networks of {run_dir / 'config.yaml'} "
+                             f"({describe_exception(e)})") from None
     method.step = int(state["step"])
     return method

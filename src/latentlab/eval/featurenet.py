@@ -23,6 +23,7 @@ from torch import nn
 
 from ..data.registry import resolve_cache_dir
 from ..errors import DataError
+from ..fileio import save_safetensors, write_json
 
 DEFAULT_STEPS = 1500
 # the feature network's recipe, pinned here so that a change of the ``supervised`` defaults cannot change the
@@ -43,8 +44,6 @@ def sha256(path: Path) -> str:
 def train_featurenet(dataset: str, steps: int = DEFAULT_STEPS, data_dir: str | None = None, seed: int = 0,
                      verbose: bool = True) -> dict:
     """Train ``supervised`` on ``dataset`` (10% of train held out) and cache it; returns its metadata."""
-    from safetensors.torch import save_file
-
     from ..config import resolve_config
     from ..engine import train
     from ..methods import get_method
@@ -65,12 +64,12 @@ def train_featurenet(dataset: str, steps: int = DEFAULT_STEPS, data_dir: str | N
     from ..engine import load_run
     model = unwrap(load_run(run).model).cpu().eval()
     wpath = out / "featurenet.safetensors"
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(wpath))
+    save_safetensors(wpath, model.state_dict())
     meta = {"dataset": dataset, "net": cfg.net, "kwargs": {"in_chans": model.in_chans, "img_size": model.img_size,
             "num_classes": model.head.out_features, "width": cfg.width, "num_features": model.num_features},
             "steps": res.steps, "seed": seed, "val_fraction": cfg.val_fraction,
             "sha256": sha256(wpath), **(res.eval.metrics if res.eval else {})}
-    (out / "featurenet.json").write_text(json.dumps(meta, indent=2) + "\n")
+    write_json(out / "featurenet.json", meta)
     return meta
 
 

@@ -19,12 +19,14 @@ Splits: ``train`` = train minus a seeded validation split (``split_train_val``),
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from ..errors import LatentlabError
+from ..fileio import atomic_open
 from ..methods.base import EvalResult, unwrap
 from .protocols import register_protocol
 
@@ -233,6 +235,21 @@ def _splits(method, dataset: str | None, max_train: int | None, max_val: int | N
                   "test": _load(name, "test", cfg.data_dir)}
 
 
+def _read_feature_cache(path: Path, n: int):
+    """(features, labels) from a feature cache, or None for an unreadable one (zero bytes, truncated, another
+    shape): a cache miss, said on stderr, after which the features are computed again and the file replaced."""
+    try:
+        d = torch.load(path, weights_only=True)
+        f, y = d["features"], d["labels"]
+        if not (isinstance(f, torch.Tensor) and isinstance(y, torch.Tensor) and f.dim() == 2 and len(f) == len(y) == n):
+            raise ValueError("unexpected content")
+        return f, y
+    except Exception as e:                                       # noqa: BLE001 - any unreadable cache is a miss
+        print(f"note: {path}: unreadable feature cache ({type(e).__name__}); computing the features again",
+              file=sys.stderr, flush=True)
+        return None
+
+
 def run_features(method, dataset: str | None = None, max_train: int | None = None, cache: bool = True,
                  max_val: int | None = None, layer: str = "features"):
     """{"train"|"val"|"test": (features (N, F), labels (N,))} for the run's encoder, cached in its run dir."""
@@ -247,15 +264,15 @@ def run_features(method, dataset: str | None = None, max_train: int | None = Non
         path = Path(method.run_dir) / f"{layer}_{Path(name).name}_{tag}_{method.step}.pt" \
             if (cache and method.run_dir is not None) else None
         if path is not None and path.is_file():
-            d = torch.load(path, weights_only=True)
-            out[part] = (d["features"], d["labels"])
-            continue
+            d = _read_feature_cache(path, len(ds))
+            if d is not None:
+                out[part] = d
+                continue
         f = extract(enc, ds.images, method.prepare_eval, layer=layer)
         out[part] = (f, ds.labels.clone())
         if path is not None:
-            from ..engine.checkpoint import atomic_write
-            payload = {"features": f, "labels": ds.labels.clone()}
-            atomic_write(path, lambda fh: torch.save(payload, fh))
+            with atomic_open(path) as fh:
+                torch.save({"features": f, "labels": ds.labels.clone()}, fh)
     return name, sets["train"].num_classes, out
 
 

@@ -12,7 +12,6 @@ FID) is in ``extra_state``; G, D and G_ema are modules, so they and both optimiz
 from __future__ import annotations
 
 import copy
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ from ..config import TrainConfig, param, require
 from ..data import load_dataset
 from ..engine.batches import ShuffledBatches
 from ..eval import gan_metrics as gm
-from ..viz.grid import make_grid, save_image
+from ..viz.grid import labelled_rows, make_grid, save_image
 from .base import EvalResult, Method, linear_decay, unwrap
 
 VAL_SPLIT_SEED = 0  # the same held-out part as the feature network's (supervised, seed 0)
@@ -176,12 +175,12 @@ class ImageGAN(Method):
         return self.generate(z, y)
 
     # -- pictures ---------------------------------------------------------------------------------
-    def class_grid(self, per_class: int = 10) -> torch.Tensor:
-        """One row per class (first 20 classes), columns share their noise."""
+    def class_grid(self, per_class: int = 10, scale: int = 1) -> torch.Tensor:
+        """One row per class (first 20 classes), labelled with the class; columns share their noise."""
         k = min(self.K, 20)
         z = self.fixed_z[:per_class].repeat(k, 1)
         y = torch.arange(k).repeat_interleave(per_class)
-        return make_grid(self.generate(z, y), nrow=per_class)
+        return labelled_rows(self.generate(z, y), per_class, [f"class {c}" for c in range(k)], scale=scale)
 
     def interpolation(self, mode: str, rows: int = 8, steps: int = 10) -> torch.Tensor:
         """Latent walks between fixed noise pairs: ``lerp`` or ``slerp`` (Shoemake 1985; White 2016)."""
@@ -216,10 +215,11 @@ class ImageGAN(Method):
         for mode in ("lerp", "slerp"):
             out[f"interp_{mode}"] = save_image(self.interpolation(mode), run_dir / f"interp_{mode}.png", scale=2)
         if len(self.progress):
-            strip = make_grid(self.progress.reshape(-1, self.C, self.H, self.H), nrow=8)
-            out["progression"] = save_image(strip, run_dir / "progression.png", scale=2)
+            strip = labelled_rows(self.progress.reshape(-1, self.C, self.H, self.H), 8,
+                                  [f"step {int(s) + 1}" for s in self.progress_steps])  # steps done (self.step: index)
+            out["progression"] = save_image(strip, run_dir / "progression.png")
         if self.conditional:
-            out["class_grid"] = save_image(self.class_grid(), run_dir / "class_grid.png", scale=2)
+            out["class_grid"] = save_image(self.class_grid(scale=2), run_dir / "class_grid.png")
         return {k: str(v) for k, v in out.items()}
 
     # -- evaluation -------------------------------------------------------------------------------
@@ -278,14 +278,13 @@ class ImageGAN(Method):
             return {}
         name, value = self.fid_or_kid(c.fid_track_samples)
         if value < float(self.best_fid):
-            from safetensors.torch import save_file
+            from ..fileio import save_safetensors, write_json
             self.best_fid = torch.tensor(value, dtype=torch.float64)
             G = self.G_ema if getattr(self, "G_ema", None) is not None else unwrap(self.G)
-            save_file({k: v.detach().cpu().contiguous() for k, v in G.state_dict().items()},
-                      str(Path(self.run_dir) / "best_generator.safetensors"))
-            (Path(self.run_dir) / "best.json").write_text(json.dumps(
-                {"step": step + 1, name: value, "reference": "val", "n": c.fid_track_samples,
-                 "feature_net_sha256": self.featurenet().sha256}, indent=2) + "\n")
+            save_safetensors(Path(self.run_dir) / "best_generator.safetensors", G.state_dict())
+            write_json(Path(self.run_dir) / "best.json",
+                       {"step": step + 1, name: value, "reference": "val", "n": c.fid_track_samples,
+                        "feature_net_sha256": self.featurenet().sha256})
         return {f"{name}_val": value}
 
     def evaluate(self, protocol=None) -> EvalResult:

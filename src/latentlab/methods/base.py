@@ -159,8 +159,7 @@ class Method:
     def optimize(self, name: str, loss: torch.Tensor) -> None:
         """One update of optimizer ``name``; refuses a non-finite loss before touching weights."""
         if not torch.isfinite(loss.detach()).all():
-            raise NonFiniteLossError(f"non-finite loss '{name}' = {loss.item()} at step {self.step}; "
-                                     "stopped, the last good checkpoint is kept")
+            raise NonFiniteLossError(f"non-finite loss '{name}' = {loss.item()} at step {self.step}")
         opt = self.optimizers[name]
         opt.zero_grad(set_to_none=True)
         self.fabric.backward(loss)

@@ -18,6 +18,7 @@ from torch import nn
 from ..config import TrainConfig, param
 from ..data import get_distribution
 from ..engine.batches import SampledBatches
+from ..fileio import save_figure
 from ..losses import discriminator_loss_minimax, generator_loss_minimax, generator_loss_nonsaturating
 from ..viz.grid import figure_to_tensor
 from .base import EvalResult, Method, register_method, unwrap
@@ -147,7 +148,7 @@ class GAN1D(Method):
         k = self.step + 1
         fig = self.figure([0, k // 3, 2 * k // 3, k])
         path = Path(run_dir) / "gan1d_densities.png"
-        fig.savefig(path, dpi=100)
+        save_figure(fig, path, dpi=100)
         import matplotlib.pyplot as plt
         plt.close(fig)
         return {"densities": str(path)}
@@ -167,6 +168,6 @@ class GAN1D(Method):
         ax.hist(self.sample(n, **kw).squeeze(1), bins=50, alpha=0.5, density=True, label="generator")
         ax.legend()
         fig.tight_layout()
-        fig.savefig(path, dpi=100)
+        save_figure(fig, path, dpi=100)
         plt.close(fig)
         return Path(path)

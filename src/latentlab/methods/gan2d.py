@@ -35,6 +35,7 @@ from ..config import TrainConfig, param, require
 from ..data import get_distribution
 from ..engine.batches import SampledBatches
 from ..eval.modes import mode_coverage
+from ..fileio import save_figure
 from ..losses import (critic_loss_wasserstein, discriminator_loss_minimax, generator_loss_minimax,
                       generator_loss_nonsaturating, generator_loss_wasserstein, gradient_penalty, r1_penalty)
 from ..viz.grid import figure_to_tensor
@@ -182,7 +183,7 @@ class GAN2D(Method):
         path = Path(self.run_dir or ".") / "samples.png"
         fig = self.figure(s, f"{self.cfg.dataset} {self.recipe()}: {res['modes']}/{len(self.dist.modes)} modes, "
                              f"{100 * res['hq_fraction']:.1f}% HQ")
-        fig.savefig(path, dpi=100)
+        save_figure(fig, path, dpi=100)
         import matplotlib.pyplot as plt
         plt.close(fig)
         summary = (f"{self.cfg.dataset}: {res['modes']}/{len(self.dist.modes)} modes captured, "
@@ -191,7 +192,7 @@ class GAN2D(Method):
 
     def save_samples(self, n, path, **kw):
         fig = self.figure(self.sample(n, **kw), f"{self.cfg.dataset}: {n} samples, step {self.step}")
-        fig.savefig(path, dpi=100)
+        save_figure(fig, path, dpi=100)
         import matplotlib.pyplot as plt
         plt.close(fig)
         return Path(path)

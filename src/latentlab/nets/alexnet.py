@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..fileio import torch_load_weights
 from .registry import register
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -124,10 +125,7 @@ def load_torchvision_alexnet(path: str | Path, num_classes: int | None = None, l
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: no such checkpoint file")
-    try:
-        sd = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # pickle with code objects, truncated file, ...
-        raise ConfigError(f"{path}: not a weights-only torch state dict ({type(e).__name__}: {e})") from None
+    sd = torch_load_weights(path, "a weights-only torch state dict", error=ConfigError)
     if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
         sd = sd["state_dict"]
     if not isinstance(sd, dict) or "features.0.weight" not in sd or "classifier.6.weight" not in sd:

@@ -48,18 +48,20 @@ def layer_activations(enc: nn.Module, x: torch.Tensor, layers: list[str] | None 
 
 
 def maps_grid(a: torch.Tensor, max_maps: int = 32) -> torch.Tensor:
-    """One sample's activation: (C, h, w) -> grid of its first ``max_maps`` maps; (F,) -> a square image.
-    Scaled by the layer's own range so weak and dead units stay visible as such. -> (h', w') in [0, 1]."""
+    """One sample's activation: (C, h, w) -> grid of its first ``max_maps`` maps (``activations_figure`` draws a
+    1-D layer as bars instead); (F,) -> a square image, its padding at the layer's minimum.
+    Scaled by the layer's own range so weak and dead units stay visible as such. -> (h', w') in [0, 1], the
+    padding between maps NaN (drawn as background, not as a value)."""
     if a.dim() == 1:
         side = math.ceil(math.sqrt(a.numel()))
-        a = F.pad(a, (0, side * side - a.numel())).view(1, 1, side, side)
+        a = F.pad(a, (0, side * side - a.numel()), value=float("nan")).view(1, 1, side, side)
     else:
         a = a[:max_maps, None]                                          # (n, 1, h, w)
-    lo, hi = a.min(), a.max()
+    lo, hi = a.nan_to_num(float("inf")).min(), a.nan_to_num(float("-inf")).max()
     a = (a - lo) / (hi - lo).clamp_min(1e-12)
     scale = max(1, math.ceil(16 / a.shape[-1]))
     a = F.interpolate(a, scale_factor=scale, mode="nearest")
-    return make_grid(a, nrow=min(len(a), 8), padding=1, pad_value=1.0)[0]
+    return make_grid(a, nrow=min(len(a), 8), padding=1, pad_value=float("nan"))[0]
 
 
 def activations_figure(image: torch.Tensor, acts: list[tuple[str, torch.Tensor]], max_maps: int = 32,
@@ -76,12 +78,27 @@ def activations_figure(image: torch.Tensor, acts: list[tuple[str, torch.Tensor]]
     img = image.detach().float().cpu()
     axes[0][0].imshow(img[0] if img.shape[0] == 1 else img.permute(1, 2, 0), cmap="gray", vmin=0, vmax=1)
     axes[0][0].set_title(title or "input", fontsize=9)
+    axes[0][0].axis("off")
     for i, (name, a) in enumerate(acts, start=1):
         ax = axes[i // cols][i % cols]
-        ax.imshow(maps_grid(a[0], max_maps), cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
         shape = "x".join(str(s) for s in a.shape[1:])
-        ax.set_title(f"{name}  ({shape}; range {a.min():.2g}..{a.max():.2g})", fontsize=8)
-    for ax in axes.flat:
+        ax.set_title(f"{name}  ({shape})", fontsize=8)
+        v = a[0].flatten() if a[0].dim() != 3 else None
+        if v is not None:          # a 1-D layer (FC, logits): one bar per unit, the value on a real axis
+            ax.bar(range(len(v)), v.numpy(), width=1.0, color=["tab:blue" if x >= 0 else "tab:red" for x in v])
+            ax.axhline(0, color="black", lw=0.5)
+            ax.set_xlim(-0.5, len(v) - 0.5)
+            ax.set_xlabel("unit", fontsize=7)
+            ax.set_ylabel("activation", fontsize=7)
+            ax.tick_params(labelsize=6)
+            continue
+        lo, hi = float(a.min()), float(a.max())
+        cmap = plt.get_cmap("viridis").with_extremes(bad="white")   # NaN: the padding between maps
+        im = ax.imshow(lo + (hi - lo) * maps_grid(a[0], max_maps), cmap=cmap, vmin=lo, vmax=hi,
+                       interpolation="nearest")
+        fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02).ax.tick_params(labelsize=6)
+        ax.axis("off")
+    for ax in axes.flat[n:]:
         ax.axis("off")
     fig.tight_layout()
     return figure_to_tensor(fig)

@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..fileio import atomic_open
+
 
 def make_grid(x: torch.Tensor, nrow: int | None = None, padding: int = 2, pad_value: float = 1.0) -> torch.Tensor:
     """(N, C, H, W) in [0, 1] -> (3, H', W') tiled grid, ``nrow`` images per row (default: square)."""
@@ -28,6 +30,25 @@ def make_grid(x: torch.Tensor, nrow: int | None = None, padding: int = 2, pad_va
     return grid
 
 
+def labelled_rows(x: torch.Tensor, nrow: int, labels: list[str], scale: int = 2, padding: int = 2) -> torch.Tensor:
+    """``make_grid(x, nrow)`` upscaled ``scale`` times with a text label left of each row (e.g. the training
+    step of a progression strip, the class of a conditional grid) -> (3, H', W') in [0, 1]."""
+    from PIL import ImageDraw
+    grid = make_grid(x, nrow=nrow, padding=padding)
+    im = Image.fromarray(to_uint8_hwc(grid))
+    im = im.resize((im.width * scale, im.height * scale), Image.NEAREST)
+    draw = ImageDraw.Draw(im)
+    margin = 8 + max(int(draw.textlength(t)) for t in labels) if labels else 0
+    out = Image.new("RGB", (im.width + margin, im.height), "white")
+    out.paste(im, (margin, 0))
+    draw = ImageDraw.Draw(out)
+    h = x.shape[2]
+    for r, text in enumerate(labels):
+        middle = scale * (padding + r * (h + padding) + h / 2)
+        draw.text((4, middle - 6), text, fill="black")
+    return torch.from_numpy(np.asarray(out).copy()).permute(2, 0, 1).float() / 255
+
+
 def to_uint8_hwc(img: torch.Tensor) -> np.ndarray:
     """(C, H, W) float in [0, 1] -> (H, W, C) uint8."""
     img = img.detach().float().cpu().clamp(0, 1)
@@ -44,7 +65,8 @@ def save_image(img: torch.Tensor, path: str | Path, scale: int = 1) -> Path:
     im = Image.fromarray(to_uint8_hwc(img))
     if scale > 1:
         im = im.resize((im.width * scale, im.height * scale), Image.NEAREST)
-    im.save(path)
+    with atomic_open(path) as f:
+        im.save(f, format="PNG")
     return path
 
 
