@@ -83,6 +83,25 @@ def test_resume_drops_a_torn_last_log_line(run):
     assert not torn and records[-1]["step"] == 50 and r.returncode == 0
 
 
+def test_resume_keeps_a_last_record_that_only_lost_its_newline(run):
+    log = run / "metrics.jsonl"
+    log.write_bytes(log.read_bytes()[:-1])                          # cut just before the final newline
+    want = [r["step"] for r in read_log(log)[0]]
+    assert want[-1] == 40 and read_log(log)[1]                     # kept, and flagged for repair
+    cli("train", "gan2d", "--resume", str(run), "steps=50", "eval_at_end=false")
+    records, unfinished = read_log(log)
+    assert [r["step"] for r in records] == want + [50] and not unfinished
+    assert log.read_bytes().endswith(b"\n")
+
+
+def test_resume_refuses_a_damaged_complete_last_line(run):
+    log = run / "metrics.jsonl"
+    log.write_bytes(log.read_bytes()[:-10] + b"\n")                 # damaged, yet newline-terminated
+    before = hashes(run)
+    refused(cli("train", "gan2d", "--resume", str(run), "steps=50", check=False), "is not a JSON record")
+    assert hashes(run) == before
+
+
 def test_resume_refuses_a_corrupt_log_line_before_writing(run):
     lines = (run / "metrics.jsonl").read_text().splitlines()
     lines[1] = lines[1][:-5]                                         # a damaged record that is not the last
@@ -116,6 +135,13 @@ def test_run_killed_before_its_first_checkpoint_resumes_from_step_0(run):
     assert "no checkpoint" in r.stderr and "from step 0" in r.stderr
     assert load_checkpoint(run / "checkpoints" / "last.ckpt")["step"] == 20
     assert [rec["step"] for rec in read_log(run / "metrics.jsonl")[0]] == [10, 20]
+
+
+def test_finished_run_without_checkpoints_is_not_retrained(run):
+    shutil.rmtree(run / "checkpoints")
+    before = hashes(run)
+    refused(cli("train", "gan2d", "--resume", str(run), check=False), "weights.safetensors exists", "not retrained")
+    assert hashes(run) == before
 
 
 def _poison_at(monkeypatch, bad_step: int):
@@ -189,6 +215,23 @@ def test_out_on_a_file_and_sample_zero(base_run, tmp_path):
     before = hashes(base_run)
     refused(cli("sample", str(base_run), "--n", "0", "--out", str(tmp_path / "s.png"), check=False), "--n 0")
     assert hashes(base_run) == before and not (tmp_path / "s.png").exists()
+
+
+def test_unwritable_outputs_are_one_line(base_run, tmp_path):
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "afile").write_text("x")
+    for out, needle in ((tmp_path / "adir", "is a directory"), (tmp_path / "afile" / "x.png", "afile"),
+                        (tmp_path / "x.nosuchformat", "unknown image file suffix")):
+        refused(cli("sample", str(base_run), "--n", "4", "--out", str(out), check=False), needle)
+
+
+def test_image_format_follows_the_suffix(tmp_path):
+    from PIL import Image
+    from latentlab.viz.grid import save_image
+    for suffix, fmt in ((".png", "PNG"), (".jpg", "JPEG")):
+        save_image(torch.rand(3, 8, 8), tmp_path / f"a{suffix}")
+        with Image.open(tmp_path / f"a{suffix}") as im:
+            assert im.format == fmt
 
 
 def test_corrupt_feature_cache_is_a_cache_miss(tmp_path, capsys):
@@ -314,6 +357,13 @@ def test_activations_draw_1d_layers_as_bars_with_a_colour_bar_for_maps(monkeypat
     acts = [("conv1", torch.randn(1, 4, 6, 6)), ("fc", torch.randn(1, 10)), ("logits", torch.randn(1, 3))]
     img = activations_figure(torch.rand(1, 12, 12), acts)
     assert img.shape[0] == 3 and calls == {"bar": 2, "colorbar": 1}
+    ranges = []                                                     # the colour bar spans the maps drawn
+    monkeypatch.setattr(Figure, "colorbar", lambda self, im, **k: ranges.append(im.get_clim()) or colorbar(self, im, **k))
+    wide = torch.zeros(1, 40, 4, 4)
+    wide[0, :32] = torch.linspace(-1, 1, 32 * 16).view(32, 4, 4)
+    wide[0, 32:] = 100.0                                             # maps beyond max_maps=32 are not drawn
+    activations_figure(torch.rand(1, 12, 12), [("conv", wide)], max_maps=32)
+    assert ranges == [(-1.0, 1.0)]
     assert torch.isnan(maps_grid(torch.randn(4, 6, 6))).any()       # padding is background, not data
 
 

@@ -184,6 +184,10 @@ def main(argv: list[str] | None = None) -> int:
     except LatentlabError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:                  # a path that cannot be written or read: a directory, no permission, ...
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"error: {where}{e.strerror or e}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

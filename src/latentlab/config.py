@@ -66,7 +66,8 @@ class TrainConfig:
 # key defines what the checkpoint holds or how it was trained (a network's shape, the learning rate, which
 # the optimizer state carries, the seed, the data), so a resume refuses to change it.
 RESUMABLE_KEYS = ("steps", "max_seconds", "log_every", "ckpt_every", "image_every", "eval_at_end", "data_dir",
-                  "channels_last", "compile", "knn_every", "fid_every", "fid_track_samples")
+                  "channels_last", "compile", "knn_every", "fid_every", "fid_track_samples",
+                  "eval_samples", "mode_samples", "featurenet_steps", "knn_samples")   # the last four: evaluation only
 
 
 def require(cond: bool, key: str, value: Any, why: str) -> None:
@@ -145,9 +146,13 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
                 raise ConfigError(f"config key '{key}': expected a number, got {value!r}") from None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"config key '{key}': expected a number, got {value!r}")
+        try:
+            value = float(value)
+        except OverflowError:
+            raise ConfigError(f"config key '{key}': number too large, got {str(value)[:40]}...") from None
         if not math.isfinite(value):
             raise ConfigError(f"config key '{key}': expected a finite number, got {value!r}")
-        return float(value)
+        return value
     if tp is str:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return str(value)

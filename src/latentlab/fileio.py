@@ -28,6 +28,15 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def not_a_directory(path: str | Path) -> Path:
+    """``path``, or a LatentlabError when it names an existing directory (a file is about to be written there)."""
+    path = Path(path)
+    if path.is_dir():
+        from .errors import LatentlabError
+        raise LatentlabError(f"{path}: is a directory, not a file name")
+    return path
+
+
 @contextmanager
 def atomic_open(path: str | Path, suffix: str = ".tmp"):
     """Write ``path`` through a uniquely named temporary file in the same directory.
@@ -35,7 +44,7 @@ def atomic_open(path: str | Path, suffix: str = ".tmp"):
     On a clean exit the file is flushed, fsync'ed and moved into place with ``os.replace``; if the
     block raises (e.g. a checksum mismatch) the temporary file is removed and ``path`` is untouched.
     """
-    path = Path(path)
+    path = not_a_directory(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}{suffix}")
     try:
@@ -65,6 +74,8 @@ def finite_json(obj, where: str = "", found: dict | None = None):
 
     Strict JSON has no Infinity or NaN (Python's ``json`` writes them, most other parsers refuse them), so the
     project writes ``null`` and records what the value was beside it (``non_finite`` in eval.json's protocol)."""
+    if not isinstance(obj, (bool, int, float, str)) and getattr(obj, "ndim", None) == 0 and hasattr(obj, "item"):
+        obj = obj.item()                       # numpy / torch scalars as Python numbers
     if isinstance(obj, float) and not math.isfinite(obj):
         if found is not None:
             found[where or "value"] = repr(obj)
@@ -105,9 +116,13 @@ def save_safetensors(path: str | Path, tensors: dict, metadata: dict[str, str] |
 
 def save_figure(fig, path: str | Path, **kw) -> Path:
     """``fig.savefig`` through ``atomic_open`` (the format from the suffix)."""
-    path = Path(path)
+    path = not_a_directory(path)
+    fmt = path.suffix.lstrip(".").lower()
+    if fmt not in fig.canvas.get_supported_filetypes():
+        from .errors import LatentlabError
+        raise LatentlabError(f"{path}: unknown image file suffix (use .png, .pdf, .svg, ...)")
     with atomic_open(path) as f:
-        fig.savefig(f, format=path.suffix.lstrip(".") or "png", **kw)
+        fig.savefig(f, format=fmt, **kw)
     return path
 
 
@@ -124,7 +139,7 @@ def torch_load_weights(path, what: str = "checkpoint", where: str | Path | None 
     except Exception as e:                                  # noqa: BLE001 - every failure becomes one line
         msg = str(e)
         if "Weights only load failed" in msg or "weights_only" in msg:
-            why = "refused: it holds pickled objects other than tensors and plain containers"
+            why = "refused: it holds pickled objects other than tensors and plain containers, or is corrupt"
         else:
             why = describe_exception(e)
         raise (error or LatentlabError)(f"{where or path}: cannot read {what} ({why})") from None

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 
 import torch
 import torch.nn.functional as F
@@ -67,7 +66,8 @@ def ensemble(run_dirs: list[str], tta: bool = False, test_subset: int | None = N
 def cmd_ensemble(a) -> int:
     r = ensemble(a.run_dirs, a.tta, a.test_subset)
     if a.json:
-        print(json.dumps(r, default=str))
+        from ..fileio import dumps
+        print(dumps(r))
         return 0
     for d, v in r["single_accuracy"].items():
         print(f"  single  {v:.4f}  {d}")

@@ -87,7 +87,8 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 
 def save_weights(path: Path, modules: dict[str, dict[str, torch.Tensor]], metadata: dict[str, str]) -> None:
     """All networks' weights in one safetensors file, keys ``<network>.<param>`` (atomic, byte-deterministic)."""
-    flat = {f"{m}.{k}": v for m, sd in modules.items() for k, v in sd.items() if isinstance(v, torch.Tensor)}
+    flat = {f"{m}.{k}": v.detach().clone() for m, sd in modules.items() for k, v in sd.items()
+            if isinstance(v, torch.Tensor)}     # copies: safetensors refuses tensors that share memory (tied weights)
     save_safetensors(path, flat, metadata)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from ..errors import LatentlabError
-from ..fileio import dumps, write_text
+from ..fileio import dumps, finite_json, write_text
 from ..viz.grid import make_grid, save_image
 
 
@@ -85,7 +85,9 @@ class RunLogger:
         """A non-training record (e.g. final evaluation) in metrics.jsonl and TensorBoard."""
         if not self.enabled:
             return
-        self._append({"step": step, "kind": kind, **values})
+        non_finite: dict = {}
+        rec = finite_json({"step": step, "kind": kind, **values}, found=non_finite)
+        self._append({**rec, **({"non_finite": non_finite} if non_finite else {})})
         for k, v in values.items():
             if isinstance(v, (int, float)) and math.isfinite(float(v)):
                 self.tb.add_scalar(f"{kind}/{k}", float(v), step)
@@ -101,34 +103,36 @@ class RunLogger:
 
 
 def read_log(path: Path) -> tuple[list[dict], bool]:
-    """The records of a ``metrics.jsonl`` and whether its last line was torn (a process killed mid-write: that
-    line is dropped). Any other unreadable line is a LatentlabError naming the file and line."""
+    """The records of a ``metrics.jsonl`` and whether it needs repair: its last line is unfinished (no final
+    newline: a process killed mid-write). An unfinished line that is not a record is dropped; one that is (only
+    the newline was lost) is kept. Any other unreadable line is a LatentlabError naming the file and line."""
     path = Path(path)
     if not path.is_file():
         return [], False
     try:
-        lines = path.read_bytes().decode("utf-8").splitlines()
+        raw = path.read_bytes()
+        lines = raw.decode("utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as e:
         raise LatentlabError(f"{path}: cannot read the metrics log ({type(e).__name__})") from None
+    unfinished = bool(raw) and not raw.endswith(b"\n")
     numbered = [(i, ln) for i, ln in enumerate(lines, 1) if ln.strip()]
-    out, torn = [], False
+    out = []
     for k, (i, ln) in enumerate(numbered):
         try:
             rec = json.loads(ln)
             if not isinstance(rec, dict) or not isinstance(rec.get("step", 0), int):
                 raise ValueError("not a record with an integer step")
         except ValueError:
-            if k == len(numbered) - 1:
-                torn = True
+            if unfinished and k == len(numbered) - 1:
                 break
-            raise LatentlabError(f"{path}: line {i} is not a JSON record (only a torn last line is dropped); "
-                                 f"fix or delete that line") from None
+            raise LatentlabError(f"{path}: line {i} is not a JSON record (only an unfinished last line is "
+                                 f"dropped); fix or delete that line") from None
         out.append(rec)
-    return out, torn
+    return out, unfinished
 
 
 def _truncate_after(path: Path, step: int) -> None:
-    """On resume, drop records logged after the checkpoint we resume from (and a torn last line)."""
+    """On resume, drop records logged after the checkpoint we resume from (and repair an unfinished last line)."""
     if not path.exists():
         return
     records, torn = read_log(path)

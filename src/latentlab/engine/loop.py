@@ -96,6 +96,10 @@ def resume_state(run_dir: Path, method_name: str, cfg, world: int) -> dict | Non
         if others:
             raise LatentlabError(f"{path}: missing, but {others[-1].name} exists beside it; copy the checkpoint "
                                  f"to resume from to last.ckpt")
+        for done in ("weights.safetensors", "eval.json"):      # written after the last checkpoint: a finished run
+            if (run_dir / done).exists():
+                raise LatentlabError(f"{path}: missing, but {run_dir / done} exists (the run had finished and its "
+                                     f"checkpoints were deleted); nothing to resume, and it is not retrained over")
         return None
     state = load_checkpoint(path)
     if state.get("method_name") != method_name:
@@ -162,8 +166,16 @@ def train(method_name: str, cfg, out: str | Path | None = None, resume: str | Pa
                   f"from step 0", file=sys.stderr, flush=True)
     else:
         run_dir = Path(out) if out is not None else default_run_dir(method_name, cfg)
+        refusal = None
         if rank == 0:
-            check_new_run_dir(run_dir)
+            try:
+                check_new_run_dir(run_dir)
+            except LatentlabError as e:
+                refusal = str(e)
+        if world > 1:                      # every process stops, not only rank 0 (others would wait forever)
+            refusal = fabric.broadcast(refusal, src=0)
+        if refusal:
+            raise LatentlabError(refusal)
         state = None
 
     seed_all(cfg.seed)                     # the same seed on every rank: identical networks, teachers, banks
@@ -179,7 +191,7 @@ def train(method_name: str, cfg, out: str | Path | None = None, resume: str | Pa
             method.load_state_dict(state["method"])
             stream.load_state_dict(state["data"])
             set_rng_state(state["rng"][rank])
-        except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as e:
+        except (RuntimeError, KeyError, ValueError, TypeError, IndexError, AttributeError) as e:
             raise LatentlabError(f"{ckpt_path}: does not fit the method's networks or data "
                                  f"({describe_exception(e)})") from None
         start = int(state["step"])
@@ -193,14 +205,14 @@ def train(method_name: str, cfg, out: str | Path | None = None, resume: str | Pa
     def checkpoint(done: int, periodic: bool) -> None:
         nonlocal saved
         rng = _gather_rng(fabric)
+        saved = done                       # every rank: the step its non-finite-loss message names
         if not is_main:
             return
-        full = {"version": 1, "method_name": method_name, "step": done, "config": to_dict(cfg),
+        full = {"version": 2, "method_name": method_name, "step": done, "config": to_dict(cfg),
                 "method": method.state_dict(), "data": stream.state_dict(), "rng": rng}
         save_checkpoint(run_dir / "checkpoints" / "last.ckpt", full)
         if periodic:
             save_checkpoint(run_dir / "checkpoints" / f"step_{done:07d}.ckpt", full)
-        saved = done
 
     if verbose and is_main:
         print(f"{method_name}: training {cfg.steps - start} steps on {cfg.dataset} -> {run_dir}", flush=True)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 
 import torch
 
 from ..config import build_config, load_yaml
-from ..errors import LatentlabError, describe_exception
+from ..errors import ConfigError, LatentlabError, describe_exception
 from ..methods.base import Method, get_method
 from .checkpoint import load_checkpoint
 
@@ -22,9 +23,12 @@ def load_run_config(run_dir: str | Path, overrides: dict | None = None):
     if not name:
         raise LatentlabError(f"{cfg_path}: no 'method' key")
     cls = get_method(name)
-    build_config(cls.Config, {k: v for k, v in data.items() if k not in (overrides or {})}, name, source=str(cfg_path))
-    cfg = build_config(cls.Config, {**data, **(overrides or {})}, name, source="the key=value overrides")
-    return name, cfg
+    known = {f.name for f in fields(cls.Config)}
+    for key in overrides or {}:
+        if key not in known:
+            raise ConfigError(f"unknown config key '{key}' in the key=value overrides for method '{name}' "
+                              f"(known: {', '.join(sorted(known))})")
+    return name, build_config(cls.Config, {**data, **(overrides or {})}, name, source=str(cfg_path))
 
 
 class LocalFabric:

@@ -137,7 +137,12 @@ def load_featurenet(dataset: str, data_dir: str | None = None, train_if_missing:
         if verbose:
             print(f"featurenet: none cached for '{base}', training it ({steps} steps) -> {out}", flush=True)
         train_featurenet(base, steps, data_dir, verbose=verbose)
-    meta = json.loads(mpath.read_text())
+    try:
+        meta = json.loads(mpath.read_text())
+        meta["sha256"], meta["net"], meta["kwargs"]
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        raise DataError(f"{mpath}: unreadable feature-network metadata; train it again with "
+                        f"`latentlab featurenet {base}`") from None
     digest = sha256(wpath)
     if digest != meta["sha256"]:
         raise DataError(f"{wpath}: sha256 {digest[:12]}... does not match featurenet.json "

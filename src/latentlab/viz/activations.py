@@ -92,7 +92,8 @@ def activations_figure(image: torch.Tensor, acts: list[tuple[str, torch.Tensor]]
             ax.set_ylabel("activation", fontsize=7)
             ax.tick_params(labelsize=6)
             continue
-        lo, hi = float(a.min()), float(a.max())
+        shown = a[0][:max_maps]                                 # the maps maps_grid draws
+        lo, hi = float(shown.min()), float(shown.max())
         cmap = plt.get_cmap("viridis").with_extremes(bad="white")   # NaN: the padding between maps
         im = ax.imshow(lo + (hi - lo) * maps_grid(a[0], max_maps), cmap=cmap, vmin=lo, vmax=hi,
                        interpolation="nearest")

@@ -9,7 +9,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..fileio import atomic_open
+from ..errors import LatentlabError
+from ..fileio import atomic_open, not_a_directory
 
 
 def make_grid(x: torch.Tensor, nrow: int | None = None, padding: int = 2, pad_value: float = 1.0) -> torch.Tensor:
@@ -65,8 +66,11 @@ def save_image(img: torch.Tensor, path: str | Path, scale: int = 1) -> Path:
     im = Image.fromarray(to_uint8_hwc(img))
     if scale > 1:
         im = im.resize((im.width * scale, im.height * scale), Image.NEAREST)
+    fmt = Image.registered_extensions().get(not_a_directory(path).suffix.lower())
+    if fmt is None:
+        raise LatentlabError(f"{path}: unknown image file suffix (use .png, .jpg, ...)")
     with atomic_open(path) as f:
-        im.save(f, format="PNG")
+        im.save(f, format=fmt)
     return path
 
 
