@@ -1,0 +1,122 @@
+"""The Python API: what the CLI does, for notebooks and scripts.
+
+    import latentlab as ll
+    run = ll.train("gan2d", dataset="ring8", steps=2000, out="runs/ring8")   # key=value overrides as keywords
+    run.metrics                      # the final evaluation (None with eval_at_end=False)
+    x = run.sample(500)              # a generative method's samples
+    run.evaluate()                   # the method's own protocol; run.evaluate("linear") for an encoder
+    run = ll.load("runs/ring8")      # a finished or interrupted run
+    ll.methods()                     # name -> one-line summary (the ``latentlab.methods`` package, called)
+    ll.resolve("dcgan", steps=500)   # the resolved, validated config as a dict
+
+The same validation and errors as the CLI, raised as exceptions instead of exit codes (``LatentlabError`` and
+its subclasses ``ConfigError`` and ``DataError``); nothing here prints except the training progress
+(``verbose=False`` silences it).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .config import resolve_config, to_dict
+from .engine import load_run, load_run_config, train as _train, write_eval
+from .engine.logging import read_metrics
+from .errors import ConfigError
+from .eval import run_protocol
+from .methods import EvalResult, Method, get_method
+
+
+class Run:
+    """A run directory opened for use: its config, its method (networks with the last checkpoint's weights)
+    and its records. ``result`` is the final evaluation of a run just trained (None otherwise)."""
+
+    def __init__(self, run_dir: str | Path, method: Method, result: EvalResult | None = None):
+        self.run_dir, self.method, self.result = Path(run_dir), method, result
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.run_dir)!r}, method={self.name!r}, step={self.step})"
+
+    @property
+    def name(self) -> str:
+        return self.method.name
+
+    @property
+    def step(self) -> int:
+        return int(self.method.step)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return to_dict(self.method.cfg)
+
+    @property
+    def metrics(self) -> dict[str, Any] | None:
+        return self.result.metrics if self.result is not None else None
+
+    def log(self) -> list[dict]:
+        """The training records of ``metrics.jsonl`` (non-finite values are None)."""
+        return read_metrics(self.run_dir)
+
+    @torch.no_grad()
+    def sample(self, n: int, **kw) -> torch.Tensor:
+        """``n`` samples of a generative method (images in [0, 1], or points); ``label=`` for conditional
+        models, ``seed=`` where the method takes one."""
+        if n < 1:
+            raise ConfigError(f"sample: n = {n}; the number of samples must be at least 1")
+        if not self.method.generative:
+            raise ConfigError(f"{self.run_dir}: method '{self.name}' is not generative: nothing to sample")
+        return self.method.sample(n, **kw)
+
+    def evaluate(self, protocol: str | None = None, save: bool = True, **kw) -> EvalResult:
+        """The method's own evaluation (``protocol=None``), or a named protocol (``"linear"``, ``"knn"``,
+        ``"retrieval"``, a GAN's ``"test"`` reference, ...) with its options; written to the run directory as
+        ``latentlab eval`` does unless ``save=False``."""
+        res = run_protocol(self.method, protocol, **kw)
+        if save:
+            layer = kw.get("layer")
+            name = (f"eval_{protocol}" + (f"_{layer}" if layer else "") + ".json") if protocol else "eval.json"
+            write_eval(self.run_dir, res, self.step, name)
+        return res
+
+
+def resolve(method: str, config_file: str | Path | None = None, **overrides) -> dict[str, Any]:
+    """The resolved config of ``method`` (defaults < ``config_file`` < keyword overrides), validated."""
+    cls = get_method(method)
+    return to_dict(resolve_config(cls.Config, method, config_file, {k: _text(v) for k, v in overrides.items()}))
+
+
+def train(method: str, out: str | Path | None = None, config_file: str | Path | None = None,
+          resume: str | Path | None = None, verbose: bool = True, **overrides) -> Run:
+    """Train ``method`` (``latentlab train``): keyword overrides are config keys; ``resume=RUN_DIR`` continues a
+    run (only ``config.RESUMABLE_KEYS`` may change). Returns the run, opened."""
+    cls = get_method(method)
+    values = {k: _text(v) for k, v in overrides.items()}
+    if resume is not None:
+        if out is not None or config_file is not None:
+            raise ConfigError("resume cannot be combined with out or config_file: the run continues in its own "
+                              "directory with its own config.yaml")
+        name, cfg = load_run_config(resume, values)
+        if name != method:
+            raise ConfigError(f"{resume}: run is of method '{name}', not '{method}'")
+    else:
+        cfg = resolve_config(cls.Config, method, config_file, values)
+    res = _train(method, cfg, out=out, resume=resume, verbose=verbose)
+    return Run(res.run_dir, load_run(res.run_dir), res.eval)
+
+
+def load(run_dir: str | Path, **overrides) -> Run:
+    """Open a run directory (its last checkpoint); keyword overrides change evaluation-time keys (e.g.
+    ``data_dir``)."""
+    return Run(run_dir, load_run(run_dir, {k: _text(v) for k, v in overrides.items()} or None))
+
+
+def _text(v: Any) -> Any:
+    """A keyword value as the CLI would give it (lists and tuples as YAML), so both paths validate alike."""
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(map(str, v)) + "]"
+    return str(v) if v is not None else "null"
+
+
+__all__ = ["Run", "load", "resolve", "train"]
