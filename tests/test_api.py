@@ -64,3 +64,17 @@ def test_sample_refuses_non_generative_and_empty(tmp_path):
         run.sample(4)
     with pytest.raises(ll.ConfigError, match="at least 1"):
         run.sample(0)
+
+
+@pytest.mark.parametrize("method", ["gan2d", "supervised"])
+def test_unknown_protocol_is_refused_and_writes_nothing(tmp_path, method, capsys):
+    run = ll.train(method, out=tmp_path / "r", dataset="ring8" if method == "gan2d" else "digits", steps=3,
+                   image_every=0, eval_at_end=False, verbose=False)
+    before = sorted(p.name for p in run.run_dir.iterdir())
+    capsys.readouterr()
+    assert main(["eval", str(run.run_dir), "--protocol", "linaer"]) == 2
+    err = capsys.readouterr().err
+    assert f"method '{method}' has no protocol 'linaer'" in err and "linear" in err
+    assert sorted(p.name for p in run.run_dir.iterdir()) == before       # no eval_linaer.json
+    with pytest.raises(ll.ConfigError, match="no protocol 'test'" if method == "gan2d" else "no protocol"):
+        run.evaluate("test")

@@ -25,6 +25,12 @@ def run_protocol(method, protocol: str | None, **kw):
     options, e.g. ``layer`` of the representation protocols)."""
     if protocol is None and not kw:
         return method.evaluate()
+    own = tuple(getattr(method, "own_protocols", ()))
+    if protocol is not None and protocol not in PROTOCOLS and protocol not in own:
+        from ..errors import ConfigError
+        raise ConfigError(f"method '{method.name}' has no protocol '{protocol}' (its own: "
+                          f"{', '.join(own) or 'none beyond its default'}; generic, for a run with an encoder: "
+                          f"{', '.join(sorted(PROTOCOLS))})")
     if protocol in PROTOCOLS:
         import inspect
         known = inspect.signature(PROTOCOLS[protocol]).parameters

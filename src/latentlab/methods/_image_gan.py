@@ -62,6 +62,7 @@ class ImageGANConfig(TrainConfig):
 
 class ImageGAN(Method):
     generative = True
+    own_protocols = ("val", "train", "test")         # the FID reference split
     trainable = ("G", "D")
     extra_state = ("fixed_z", "fixed_y", "progress", "progress_steps", "best_fid")
     conditional: ClassVar[bool] = False

@@ -97,6 +97,7 @@ def center_crop(x: torch.Tensor, size: int) -> torch.Tensor:
 class AlexNetMethod(Method):
     name = "alexnet"
     summary = "AlexNet with the paper's recipe: SGD, LRN, dropout, crops+flips, LR/10 on plateau, 10-view TTA"
+    own_protocols = ("tta",)
     paper = "Krizhevsky et al. 2012, ImageNet classification with deep convolutional neural networks"
     Config = AlexNetConfig
     trainable = ("model",)

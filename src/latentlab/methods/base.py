@@ -43,6 +43,7 @@ class Method:
     paper: ClassVar[str] = ""
     Config: ClassVar[type[TrainConfig]] = TrainConfig
     generative: ClassVar[bool] = False
+    own_protocols: ClassVar[tuple[str, ...]] = ()   # names its evaluate(protocol=...) takes (None: the default)
     trainable: ClassVar[tuple[str, ...]] = ()       # nn.Module attributes wrapped by Fabric (DDP)
     extra_state: ClassVar[tuple[str, ...]] = ()     # tensor attributes checkpointed as-is
     global_bn: bool = True                          # under DDP, BatchNorm statistics span every process
