@@ -59,6 +59,13 @@ def mean_se(xs: list[float]) -> tuple[float, float]:
     return m, se
 
 
+def beyond_noise(a: list[float], b: list[float]) -> bool:
+    """mean(a) - mean(b) larger than twice the standard error of the difference (independent seeds)."""
+    ma, sa = mean_se(a)
+    mb, sb = mean_se(b)
+    return ma - mb > 2 * (sa ** 2 + sb ** 2) ** 0.5
+
+
 def fmt_mean_se(xs: list[float], digits: int = 1, scale: float = 1.0) -> str:
     m, se = mean_se([x * scale for x in xs])
     if math.isinf(m):
@@ -78,11 +85,14 @@ def section(title: str, command: str, budget: str, seeds: str, body: str, notes:
     return head + "\n" + body.strip() + "\n" + (f"\n{notes.strip()}\n" if notes else "")
 
 
-def train_run(method: str, out: Path, reuse: bool = True, **overrides):
+def train_run(method: str, out: Path, reuse: bool = True, extend: bool = False, **overrides):
     """Train in-process through the engine; returns the TrainResult.
 
     A finished run in ``out`` with the same resolved config is reused (its ``result.json``), so an
     interrupted suite continues where it stopped instead of retraining; delete benchmarks/out to redo all.
+    ``extend``: a finished run whose config differs only by fewer ``steps`` is resumed to the new length; for a
+    method none of whose schedules depends on ``steps`` (e.g. AlexNet's plateau rule) that gives the same weights
+    as a run trained that long at once (exact resume). Its steps and seconds are the totals.
     """
     from latentlab.config import resolve_config, to_yaml
     from latentlab.engine import TrainResult, train
@@ -94,10 +104,20 @@ def train_run(method: str, out: Path, reuse: bool = True, **overrides):
         r = json.loads(done.read_text())
         ev = EvalResult(r["metrics"], r["protocol"], r["artifacts"]) if r["metrics"] is not None else None
         return TrainResult(out, r["steps"], r["seconds"], ev, r["artifacts"])
-    if out.exists():
+    before = None
+    if extend and reuse and done.exists():
+        from dataclasses import replace
+
+        from latentlab.engine.run import load_run_config
+        old = load_run_config(out)[1]
+        if old.steps < cfg.steps and to_yaml(replace(old, steps=cfg.steps), method) == to_yaml(cfg, method):
+            before = json.loads(done.read_text())
+    if before is None and out.exists():
         import shutil
         shutil.rmtree(out)
-    res = train(method, cfg, out=out, verbose=False)
+    res = train(method, cfg, out=None if before else out, resume=out if before else None, verbose=False)
+    if before:
+        res.steps, res.seconds = before["steps"] + res.steps, before["seconds"] + res.seconds
     done.write_text(json.dumps({"rev": git_rev(), "steps": res.steps, "seconds": res.seconds,
                                 "metrics": res.eval.metrics if res.eval else None,
                                 "protocol": res.eval.protocol if res.eval else {}, "artifacts": res.artifacts},

@@ -51,7 +51,8 @@ def _evaluate(run_dir: Path, max_train: int, max_val: int, usps: bool, maps: boo
     before = set(run_dir.glob("*.pt"))
     wds = PROBE_WEIGHT_DECAYS if weight_decays is None else weight_decays
     r = linear(m, max_train=max_train, max_val=max_val, weight_decays=wds)
-    out = {"linear": r.metrics["linear_test_accuracy"], "wd": r.protocol["weight_decay"],
+    out = {"linear": r.metrics["linear_test_accuracy"], "linear_val": r.metrics["linear_val_accuracy"],
+           "wd": r.protocol["weight_decay"],
            "params": _params(m.encoder()), "arch": _arch(m)}
     if with_knn:
         out["knn"] = knn(m, max_train=max_train, max_val=max_val).metrics["knn_test_accuracy"]
