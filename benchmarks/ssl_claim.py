@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
+import shutil
 from pathlib import Path
 
 from . import common
@@ -60,6 +61,7 @@ def _cell(task: tuple) -> dict:
     else:
         r = _evaluate(run_dir, 500 if quick else MAX_TRAIN, 200 if quick else MAX_VAL, usps=False, with_knn=False)
         cache.write_text(json.dumps(r))
+    shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)   # probed: the run's result lives in probes.json
     row = dict(method=method, dataset=dataset, views=views, steps=res.steps, seed=seed, seconds=res.seconds,
                linear=r["linear"], linear_val=r["linear_val"])
     print(f"  {method:<13} {dataset:<8} {views:<14} {res.steps:>5} steps seed {seed}: val {r['linear_val']:.4f} "
