@@ -273,6 +273,7 @@ def filters(quick: bool) -> Verdict:
     f, runs = d["filters"], d["runs"]
     cos = [r["filters"].get("cosine_to_init", float("nan")) for r in runs]
     frac = lambda key, which: _ms([r[which][key] for r in runs], 0, 100)
+    conv = "the models converged" if d.get("converged") else "the models had not converged"
     return Verdict("PASS" if f["pass"] else "FAIL",
                    f"AlexNet-small conv1 ({runs[0]['filters']['n_filters']} filters, {runs[0]['filters']['kernel']}x"
                    f"{runs[0]['filters']['kernel']}) on MNIST-M, trained vs initial: oriented edges "
@@ -281,7 +282,7 @@ def filters(quick: bool) -> Verdict:
                    "(`latentlab.eval.filters`: orientation selectivity >= 0.5; chromatic energy >= 0.5 and low-pass). "
                    "Rule: both fractions above the initial filters' beyond 2 s.e. Mean cosine of a trained conv1 filter "
                    f"with its initial value: {_ms(cos, 2)}"
-                   + (" (the budget leaves much of the random initialisation in them)" if mean_se(cos)[0] > 0.5 else ""),
+                   + (f" (much of the random initialisation stays in them; {conv})" if mean_se(cos)[0] > 0.5 else ""),
                    f"alexnet_recipe suite (commit {SUITE_COMMIT.get('alexnet_recipe', '?')}), seeds 0-{len(runs) - 1}",
                    "[filters](benchmarks/results/alexnet_recipe_filters.png)")
 

@@ -1,4 +1,5 @@
-"""metrics.jsonl (append-only, strict JSON, a torn last line dropped on read) + TensorBoard (scalars and image grids) + a rich progress bar or plain lines."""
+"""metrics.jsonl (append-only, strict JSON, an unfinished last line dropped on read)
++ TensorBoard (scalars and image grids) + a rich progress bar or plain lines."""
 
 from __future__ import annotations
 
