@@ -23,6 +23,7 @@ import torch
 
 from .config import resolve_config, to_dict
 from .engine import load_run, load_run_config, train as _train, write_eval
+from .engine.loop import eval_file
 from .engine.logging import read_metrics
 from .errors import ConfigError
 from .eval import run_protocol
@@ -75,9 +76,7 @@ class Run:
         ``latentlab eval`` does unless ``save=False``."""
         res = run_protocol(self.method, protocol, **kw)
         if save:
-            layer = kw.get("layer")
-            name = (f"eval_{protocol}" + (f"_{layer}" if layer else "") + ".json") if protocol else "eval.json"
-            write_eval(self.run_dir, res, self.step, name)
+            write_eval(self.run_dir, res, self.step, eval_file(protocol, kw.get("layer")))
         return res
 
 
@@ -91,19 +90,27 @@ def train(method: str, out: str | Path | None = None, config_file: str | Path | 
           resume: str | Path | None = None, verbose: bool = True, **overrides) -> Run:
     """Train ``method`` (``latentlab train``): keyword overrides are config keys; ``resume=RUN_DIR`` continues a
     run (only ``config.RESUMABLE_KEYS`` may change). Returns the run, opened."""
-    cls = get_method(method)
-    values = {k: _text(v) for k, v in overrides.items()}
-    if resume is not None:
-        if out is not None or config_file is not None:
-            raise ConfigError("resume cannot be combined with out or config_file: the run continues in its own "
-                              "directory with its own config.yaml")
-        name, cfg = load_run_config(resume, values)
-        if name != method:
-            raise ConfigError(f"{resume}: run is of method '{name}', not '{method}'")
-    else:
-        cfg = resolve_config(cls.Config, method, config_file, values)
+    if resume is not None and (out is not None or config_file is not None):   # (train_config names the CLI's options)
+        raise ConfigError("resume cannot be combined with out or config_file: the run continues in its own "
+                          "directory with its own config.yaml")
+    cfg = train_config(method, config_file, {k: _text(v) for k, v in overrides.items()}, resume, out)
     res = _train(method, cfg, out=out, resume=resume, verbose=verbose)
     return Run(res.run_dir, load_run(res.run_dir), res.eval)
+
+
+def train_config(method: str, config_file, overrides: dict, resume=None, out=None):
+    """The config a training run uses (the CLI's and ``train``'s): defaults < file < overrides, or on resume
+    the run's own config.yaml < overrides (a file or another output directory is refused then)."""
+    if resume is None:
+        return resolve_config(get_method(method).Config, method, config_file, overrides)
+    for opt, value in (("--config", config_file), ("--out", out)):
+        if value:
+            raise ConfigError(f"{opt} cannot be used with --resume: the run continues in {resume} with its own "
+                              f"config.yaml (change a key that may change with key=value)")
+    name, cfg = load_run_config(resume, overrides)
+    if name != method:
+        raise ConfigError(f"{resume}: run is of method '{name}', not '{method}'")
+    return cfg
 
 
 def load(run_dir: str | Path, **overrides) -> Run:

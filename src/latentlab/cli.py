@@ -37,23 +37,10 @@ def cmd_methods(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from .config import parse_overrides, resolve_config, to_yaml
+    from .api import train_config
+    from .config import parse_overrides, to_yaml
     from .engine import train
-    from .engine.run import load_run_config
-    from .methods import get_method
-    from .errors import ConfigError
-    cls = get_method(args.method)
-    if args.resume:
-        for opt, value in (("--config", args.config), ("--out", args.out)):
-            if value:
-                raise ConfigError(f"{opt} cannot be used with --resume: the run continues in {args.resume} with "
-                                  f"its own config.yaml (change a key that may change with key=value)")
-        name, cfg = load_run_config(args.resume, parse_overrides(args.overrides))
-        if name != args.method:
-            from .errors import LatentlabError
-            raise LatentlabError(f"{args.resume}: run is of method '{name}', not '{args.method}'")
-    else:
-        cfg = resolve_config(cls.Config, args.method, args.config, args.overrides)
+    cfg = train_config(args.method, args.config, parse_overrides(args.overrides), args.resume, args.out)
     if args.dry_run:
         print(to_yaml(cfg, args.method), end="")
         return 0
@@ -78,7 +65,7 @@ def _print_result(run_dir, metrics, artifacts, steps=None, seconds=None) -> None
 
 def cmd_eval(args) -> int:
     from .engine import load_run, write_eval
-    from .engine.loop import eval_record
+    from .engine.loop import eval_file, eval_record
     from .eval import run_protocol
     from .fileio import dumps
     method = load_run(args.run_dir)
@@ -90,8 +77,7 @@ def cmd_eval(args) -> int:
     if edge:
         print(f"note: the chosen weight decay {res.protocol['weight_decay']:g} is the grid's {edge}; the best may "
               f"lie beyond it (widen the grid with --weight-decays)", file=sys.stderr)
-    name = (f"eval_{args.protocol}" + (f"_{args.layer}" if args.layer else "") + ".json") if args.protocol else "eval.json"
-    write_eval(args.run_dir, res, method.step, name)
+    write_eval(args.run_dir, res, method.step, eval_file(args.protocol, args.layer))
     if args.json:
         metrics, protocol = eval_record(res)
         print(dumps({**metrics, "protocol": protocol}))

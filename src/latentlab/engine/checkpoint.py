@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import LatentlabError
-from ..fileio import atomic_open, save_safetensors, torch_load_weights
+from ..errors import LatentlabError, describe_exception
+from ..fileio import save_safetensors, torch_load_weights, write_bytes
 
 
 def rng_state() -> dict[str, Any]:
@@ -45,12 +45,6 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def atomic_write(path: Path, write) -> None:
-    """``write(f)`` into a temporary file, fsync, then ``os.replace``: a crash never leaves half a file."""
-    with atomic_open(path) as f:
-        write(f)
-
-
 MAGIC = b"latentlab-checkpoint sha256="
 
 
@@ -61,7 +55,7 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     torch.save(state, buf)
     payload = buf.getvalue()
     header = MAGIC + hashlib.sha256(payload).hexdigest().encode() + b"\n"
-    atomic_write(path, lambda f: (f.write(header), f.write(payload)))
+    write_bytes(path, header + payload)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
@@ -83,6 +77,19 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     if not isinstance(state, dict) or not {"step", "method", "rng"} <= set(state):
         raise LatentlabError(f"{path}: not a latentlab checkpoint (no step, method and rng entries)")
     return state
+
+
+# what loading a state that does not fit raises (a shape, a missing key, a wrong type, an attribute it lacks)
+STATE_ERRORS = (RuntimeError, KeyError, ValueError, TypeError, IndexError, AttributeError)
+
+
+def load_state(load, path: Path, what: str) -> None:
+    """``load()`` (a ``load_state_dict`` of saved state), a state that does not fit refused as one line naming
+    ``path`` and ``what`` it was loaded into."""
+    try:
+        load()
+    except STATE_ERRORS as e:
+        raise LatentlabError(f"{path}: does not fit {what} ({describe_exception(e)})") from None
 
 
 def save_weights(path: Path, modules: dict[str, dict[str, torch.Tensor]], metadata: dict[str, str]) -> None:

@@ -27,10 +27,10 @@ import numpy as np
 import torch
 
 from ..config import RESUMABLE_KEYS, to_dict, to_yaml
-from ..errors import LatentlabError, NonFiniteLossError, describe_exception
+from ..errors import LatentlabError, NonFiniteLossError
 from ..fileio import finite_json, write_json, write_text
 from ..methods.base import EvalResult, Method, get_method, unwrap
-from .checkpoint import load_checkpoint, rng_state, save_checkpoint, save_weights, set_rng_state
+from .checkpoint import load_checkpoint, load_state, rng_state, save_checkpoint, save_weights, set_rng_state
 from .logging import RunLogger, read_log
 
 
@@ -187,13 +187,11 @@ def train(method_name: str, cfg, out: str | Path | None = None, resume: str | Pa
     stream = method.batches(rank, world)
     start = 0
     if state is not None:
-        try:
+        def restore():
             method.load_state_dict(state["method"])
             stream.load_state_dict(state["data"])
             set_rng_state(state["rng"][rank])
-        except (RuntimeError, KeyError, ValueError, TypeError, IndexError, AttributeError) as e:
-            raise LatentlabError(f"{ckpt_path}: does not fit the method's networks or data "
-                                 f"({describe_exception(e)})") from None
+        load_state(restore, ckpt_path, "the method's networks or data")
         start = int(state["step"])
 
     is_main = rank == 0
@@ -283,6 +281,11 @@ def _out_of_time(fabric, t0: float, budget: float) -> bool:
     if fabric.world_size > 1:
         torch.distributed.broadcast(over, src=0)
     return bool(over.item())
+
+
+def eval_file(protocol: str | None = None, layer: str | None = None) -> str:
+    """The file an evaluation is written to: eval.json (the method's own), eval_<protocol>[_<layer>].json."""
+    return f"eval_{protocol}" + (f"_{layer}" if layer else "") + ".json" if protocol else "eval.json"
 
 
 def write_eval(run_dir: Path, res: EvalResult, step: int, name: str = "eval.json") -> Path:

@@ -8,9 +8,9 @@ from pathlib import Path
 import torch
 
 from ..config import build_config, load_yaml
-from ..errors import ConfigError, LatentlabError, describe_exception
+from ..errors import ConfigError, LatentlabError
 from ..methods.base import Method, get_method
-from .checkpoint import load_checkpoint
+from .checkpoint import load_checkpoint, load_state
 
 
 def load_run_config(run_dir: str | Path, overrides: dict | None = None):
@@ -62,10 +62,7 @@ def load_run(run_dir: str | Path, overrides: dict | None = None, checkpoint: str
     method.run_dir = run_dir
     path = Path(checkpoint) if checkpoint else run_dir / "checkpoints" / "last.ckpt"
     state = load_checkpoint(path)
-    try:
-        method.load_state_dict(state["method"], weights_only=True)
-    except (RuntimeError, KeyError, ValueError, TypeError, IndexError, AttributeError) as e:
-        raise LatentlabError(f"{path}: does not fit the networks of {run_dir / 'config.yaml'} "
-                             f"({describe_exception(e)})") from None
+    load_state(lambda: method.load_state_dict(state["method"], weights_only=True), path,
+               f"the networks of {run_dir / 'config.yaml'}")
     method.step = int(state["step"])
     return method
