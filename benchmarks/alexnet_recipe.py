@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from .common import OUT, RESULTS, data_dir, mean_se, save_json, section, table, train_run
+from .common import OUT, RESULTS, data_dir, fmt_pct, load_json, mean_se, save_json, section, table, train_run
 
 # 4 models (2 disjoint ensembles of 2) trained to convergence; the first, unconverged measurement had 6
 N_MODELS, ENSEMBLE = 4, 2
@@ -30,7 +30,7 @@ ANCHOR = "Krizhevsky et al. 2012, ILSVRC-2012 val: top-1 error 40.7% (1 CNN) -> 
 
 def _views(run_dir):
     """(V, N, classes) test softmax of the run's 10 views, cached beside the run per step (float16)."""
-    from latentlab.engine import load_run
+    from latentlab.api import load_run
     m = load_run(run_dir, {"data_dir": data_dir()})
     f = run_dir / f"test_view_probs_{m.step}.pt"
     for stale in run_dir.glob("test_view_probs*.pt"):
@@ -113,15 +113,13 @@ def run(quick: bool = False) -> str:
         "tta_gain": {"mean": tg[0], "se": tg[1], "pass": tta_ok}, "ensemble_gain": {"mean": eg[0], "se": eg[1], "pass": ens_ok},
         "filters": {"edge_gain": de, "blob_gain": db, "pass": filt_ok}, "steps": STEPS,
         "converged": converged, "convergence": conv_line.replace("**", "")})
-    pm = lambda xs, d=1: (f"{100 * mean_se(xs)[0]:.{d}f} ± {100 * mean_se(xs)[1]:.{d}f}" if len(xs) > 1
-                          else f"{100 * xs[0]:.{d}f}")
     head = (f"- models after {STEPS} steps: {conv_line}\n"
-            f"- TTA (10 views) minus centre crop: {pm(tta_gain, 2)} points over {len(runs)} models: "
+            f"- TTA (10 views) minus centre crop: {fmt_pct(tta_gain, 2)} points over {len(runs)} models: "
             f"**{'PASS' if tta_ok else 'FAIL'}** (rule: gain > 2 s.e.)\n"
-            f"- ensemble of {k} minus its members' mean: {pm(ens_gain, 2)} points over {len(ens_gain)} disjoint "
-            f"ensembles (minus the best member: {pm(ens_best, 2)}): **{'PASS' if ens_ok else 'FAIL'}**\n"
-            f"- first-layer filters, trained minus initial: oriented edges {pm(edge_gain)} "
-            f"points of the {runs[0]['filters']['n_filters']} filters, colour blobs {pm(blob_gain)}: "
+            f"- ensemble of {k} minus its members' mean: {fmt_pct(ens_gain, 2)} points over {len(ens_gain)} disjoint "
+            f"ensembles (minus the best member: {fmt_pct(ens_best, 2)}): **{'PASS' if ens_ok else 'FAIL'}**\n"
+            f"- first-layer filters, trained minus initial: oriented edges {fmt_pct(edge_gain)} "
+            f"points of the {runs[0]['filters']['n_filters']} filters, colour blobs {fmt_pct(blob_gain)}: "
             f"**{'PASS' if filt_ok else 'FAIL'}** (rule: both above 0 beyond 2 s.e.)\n")
     rows = [[r["seed"], r["steps"], f"{r['seconds']:.0f}", f"{100 * r['val_curve'][-1][1]:.2f}" if r["val_curve"] else "",
              f"{r['val_curve'][-1][2]:g}" if r["val_curve"] else "", f"{100 * r['single']:.2f}", f"{100 * r['crops']:.2f}",
@@ -162,3 +160,15 @@ def run(quick: bool = False) -> str:
     return section("alexnet_recipe: test-time augmentation, ensembles and first-layer filters",
                    "python -m benchmarks.run alexnet_recipe", f"{STEPS} SGD steps per model (batch 128)",
                    ", ".join(map(str, seeds)), body, notes)
+
+
+def headline() -> tuple[str, str] | None:
+    """(the TTA and ensemble gains, the paper's), from results/alexnet_recipe.json."""
+    d = load_json("alexnet_recipe")
+    if not d:
+        return None
+    t, e = d["tta_gain"], d["ensemble_gain"]
+    size = len(d["ensembles"][0]["seeds"])
+    return (f"MNIST-M, {d['steps']} steps ({'converged' if d.get('converged') else 'not converged'}): 10-view TTA "
+            f"{100 * t['mean']:+.2f} ± {100 * t['se']:.2f} points over {len(d['runs'])} models, ensembles of {size} "
+            f"{100 * e['mean']:+.2f} ± {100 * e['se']:.2f}", ANCHOR)

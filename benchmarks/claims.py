@@ -15,7 +15,8 @@ import json
 import statistics
 from dataclasses import dataclass
 
-from .common import OUT, RESULTS, beyond_noise as _beyond_noise, data_dir, mean_se, save_json, section, table, train_run
+from .common import (OUT, RESULTS, SPREAD, beyond_noise, data_dir, fmt_mean_se, load_json, mean_se, save_json, section, table,
+                     train_run)
 
 SUITE_COMMIT = {}   # suite name -> the commit its results were measured at (read from its .md)
 
@@ -40,11 +41,6 @@ def _suite_json(name: str):
     return json.loads(f.read_text())
 
 
-def _ms(xs, digits=1, scale=1.0) -> str:
-    m, se = mean_se([x * scale for x in xs])
-    return f"{m:.{digits}f} ± {se:.{digits}f}" if len(xs) > 1 else f"{m:.{digits}f}"
-
-
 # -- claims with their own experiment -----------------------------------------------------------
 
 def gan1d_theta(quick: bool) -> Verdict:
@@ -56,7 +52,7 @@ def gan1d_theta(quick: bool) -> Verdict:
         means.append(r.eval.metrics["data_mean"])
     ok = all(e < 0.1 * abs(m) for e, m in zip(errs, means))
     return Verdict("PASS" if ok else "FAIL",
-                   f"|θ - data mean| = {_ms(errs, 3)} (data mean {means[0]:g}; rule: < 10% of the mean in every "
+                   f"|θ - data mean| = {fmt_mean_se(errs, 3)} (data mean {means[0]:g}; rule: < 10% of the mean in every "
                    f"seed; worst {max(errs):.3f})", f"gan1d defaults, seeds {seeds[0]}-{seeds[-1]}")
 
 
@@ -72,7 +68,7 @@ def gan2d_modes(quick: bool) -> Verdict:
     ours, plain, remedies = gan2d.ROWS[0][0], gan2d.ROWS[2][0], [r[0] for r in gan2d.ROWS[3:]]
     ok = mean(plain, 0) < 7 and max(mean(r, 0) for r in remedies) >= 7.8 and mean(ours, 0) >= 7.8 \
         and mean(ours, 1) >= 0.9
-    fmt = lambda name: f"{_ms(stats[name][0])} / 8 modes, {_ms(stats[name][1], 1, 100)}% HQ"
+    fmt = lambda name: f"{fmt_mean_se(stats[name][0])} / 8 modes, {fmt_mean_se(stats[name][1], 1, 100)}% HQ"
     return Verdict("PASS" if ok else "FAIL",
                    f"ring8, {len(seeds)} seeds. {plain}: {fmt(plain)}; " +
                    "; ".join(f"{r}: {fmt(r)}" for r in remedies) + f"; ours (the defaults): {fmt(ours)}. "
@@ -84,7 +80,7 @@ def gan2d_modes(quick: bool) -> Verdict:
 
 
 def neighbours(quick: bool) -> Verdict:
-    from latentlab.engine import load_run
+    from latentlab.api import load_run
     from latentlab.eval.retrieval import retrieval_eval
     seeds = [0] if quick else [0, 1, 2]
     feat, pix = [], []
@@ -96,10 +92,10 @@ def neighbours(quick: bool) -> Verdict:
                            n_query=200 if quick else 1000)
         feat.append(r.metrics["feature_map"])
         pix.append(r.metrics["pixel_map"])
-    ok = _beyond_noise(feat, pix) if len(seeds) > 1 else feat[0] > pix[0]
+    ok = beyond_noise(feat, pix) if len(seeds) > 1 else feat[0] > pix[0]
     return Verdict("PASS" if ok else "FAIL",
                    f"MNIST-M, 1,000 test queries vs 10,000 train images, L2, relevant = same class: mAP "
-                   f"{_ms(feat, 3)} with the ConvNet's penultimate features vs {_ms(pix, 3)} with raw pixels "
+                   f"{fmt_mean_se(feat, 3)} with the ConvNet's penultimate features vs {fmt_mean_se(pix, 3)} with raw pixels "
                    "(rule: feature mAP above pixel mAP beyond 2 s.e.)",
                    f"supervised ConvNet, 60 s of training per seed, seeds {seeds[0]}-{seeds[-1]}",
                    "[panel](benchmarks/results/inspect_retrieval_mnist_m.png)")
@@ -118,13 +114,13 @@ def ssl_beats_untrained(quick: bool) -> Verdict:
     for ds in ("mnist", "mnist_m"):
         base = lin("untrained", ds, 1)
         best = max(steps, key=lambda m: statistics.fmean(lin(m, ds, steps[m])))
-        lines.append(f"{ds}: untrained {_ms(base, 1, 100)}%, best {best} {_ms(lin(best, ds, steps[best]), 1, 100)}%")
+        lines.append(f"{ds}: untrained {fmt_mean_se(base, 1, 100)}%, best {best} {fmt_mean_se(lin(best, ds, steps[best]), 1, 100)}%")
         for m in steps:
             if not d["beyond_noise"][f"{ds}/{m}"]:
-                txt = f"{m} on {ds} ({_ms(lin(m, ds, steps[m]), 1, 100)}%"
+                txt = f"{m} on {ds} ({fmt_mean_se(lin(m, ds, steps[m]), 1, 100)}%"
                 if f"{ds}/{m}" in d["above_untrained_longer"]:
                     ok = d["above_untrained_longer"][f"{ds}/{m}"]
-                    txt += (f"; {longer}x the steps, seed 0: {_ms(lin(m, ds, longer * steps[m]), 1, 100)}%, "
+                    txt += (f"; {longer}x the steps, seed 0: {fmt_mean_se(lin(m, ds, longer * steps[m]), 1, 100)}%, "
                             f"{'above' if ok else 'still not above'} the untrained mean + 2 s.e.")
                 fails.append(txt + ")")
     seeds = sorted({r["seed"] for r in rows})
@@ -143,7 +139,7 @@ def more_negatives(quick: bool) -> Verdict:
         return Verdict("NOT MEASURED", "run `python -m benchmarks.run ssl_k`", "")
     rows, st = d["rows"], d["setting"]
     ks = sorted({r["K"] for r in rows})
-    curve = ", ".join(f"K={k}: {_ms([r['linear'] for r in rows if r['K'] == k], 1, 100)}%" for k in ks)
+    curve = ", ".join(f"K={k}: {fmt_mean_se([r['linear'] for r in rows if r['K'] == k], 1, 100)}%" for k in ks)
     seeds = sorted({r["seed"] for r in rows})
     diff = {int(k): v["linear"] for k, v in d["paired_vs_smallest"].items()}
     paired = ", ".join(f"K={k} {100 * v['mean']:.2f} ± {100 * v['se']:.2f}" for k, v in diff.items())
@@ -171,8 +167,8 @@ def gan_digits(quick: bool) -> Verdict:
     rec, fid = [r["test"]["recall"] for r in rs], [r["test"]["fid"] for r in rs]
     ok = mean_se(conf)[0] >= 0.8 and mean_se(rec)[0] >= 0.3
     peer = _gan_rows("PyTorch-GAN dcgan.py")
-    vs = (f"; PyTorch-GAN's dcgan.py in the same time: FID {_ms([r['test']['fid'] for r in peer], 0)}, "
-          f"{_ms([r['test']['confident_fraction'] for r in peer], 0, 100)}% read" if peer else "")
+    vs = (f"; PyTorch-GAN's dcgan.py in the same time: FID {fmt_mean_se([r['test']['fid'] for r in peer], 0)}, "
+          f"{fmt_mean_se([r['test']['confident_fraction'] for r in peer], 0, 100)}% read" if peer else "")
     longer = _suite_json("gan_long")
     if longer and "dcgan" in longer:
         c = longer["dcgan"]
@@ -180,8 +176,8 @@ def gan_digits(quick: bool) -> Verdict:
         vs += (f"; trained longer (gan_long suite, seed 0): {100 * c[-1]['read']:.0f}% read after {c[-1]['seconds']:.0f} s"
                + (f", >= 80% first at {first['seconds']:.0f} s" if first else ", never >= 80% on the way"))
     return Verdict("PASS" if ok else "FAIL",
-                   f"DCGAN on MNIST, {len(rs)} seeds: {_ms(conf, 0, 100)}% of samples read by the classifier with "
-                   f"confidence >= 0.9, recall {_ms(rec, 2)}, test FID {_ms(fid, 0)}{vs}. Rule: >= 80% and recall "
+                   f"DCGAN on MNIST, {len(rs)} seeds: {fmt_mean_se(conf, 0, 100)}% of samples read by the classifier with "
+                   f"confidence >= 0.9, recall {fmt_mean_se(rec, 2)}, test FID {fmt_mean_se(fid, 0)}{vs}. Rule: >= 80% and recall "
                    ">= 0.3 (means, at the gan_mnist budget)", f"gan_mnist suite (commit {SUITE_COMMIT.get('gan_mnist', '?')}), "
                    f"{rs[0]['seconds']:.0f} s per run", "[grid](benchmarks/results/gan_mnist/dcgan.png)")
 
@@ -195,7 +191,7 @@ def conditional(quick: bool) -> Verdict:
         cc, rec = [r["test"]["class_consistency"] for r in rs], [r["test"]["recall"] for r in rs]
         ok &= mean_se(cc)[0] >= 0.9 and mean_se(rec)[0] >= 0.2
         n = len(rs)
-        parts.append(f"{name}: {_ms(cc, 1, 100)}% of samples classified as the requested class, recall {_ms(rec, 2)}")
+        parts.append(f"{name}: {fmt_mean_se(cc, 1, 100)}% of samples classified as the requested class, recall {fmt_mean_se(rec, 2)}")
     return Verdict("PASS" if ok else "FAIL", "; ".join(parts) + f" ({n} seeds; rule: means >= 90% and recall >= 0.2 "
                    "for both)", f"gan_mnist suite (commit {SUITE_COMMIT.get('gan_mnist', '?')}), "
                    f"{_gan_rows('cgan')[0]['seconds']:.0f} s per run",
@@ -214,7 +210,7 @@ def wgan_critic(quick: bool) -> Verdict:
     (mean over the log window ending there) beside that generator's validation FID (2,048 samples)."""
     from pathlib import Path
 
-    from latentlab.engine import load_run
+    from latentlab.api import load_run
     rhos, n_ck = [], 0
     for run_dir in sorted((OUT / "gan_mnist").glob("wgan_gp_s*")):
         cks = sorted((run_dir / "checkpoints").glob("step_*.ckpt"))
@@ -272,7 +268,7 @@ def filters(quick: bool) -> Verdict:
         return Verdict("NOT MEASURED", "run `python -m benchmarks.run alexnet_recipe`", "")
     f, runs = d["filters"], d["runs"]
     cos = [r["filters"].get("cosine_to_init", float("nan")) for r in runs]
-    frac = lambda key, which: _ms([r[which][key] for r in runs], 0, 100)
+    frac = lambda key, which: fmt_mean_se([r[which][key] for r in runs], 0, 100)
     conv = "the models converged" if d.get("converged") else "the models had not converged"
     return Verdict("PASS" if f["pass"] else "FAIL",
                    f"AlexNet-small conv1 ({runs[0]['filters']['n_filters']} filters, {runs[0]['filters']['kernel']}x"
@@ -281,7 +277,7 @@ def filters(quick: bool) -> Verdict:
                    f"{frac('blob_fraction', 'filters')}% vs {frac('blob_fraction', 'filters_init')}% "
                    "(`latentlab.eval.filters`: orientation selectivity >= 0.5; chromatic energy >= 0.5 and low-pass). "
                    "Rule: both fractions above the initial filters' beyond 2 s.e. Mean cosine of a trained conv1 filter "
-                   f"with its initial value: {_ms(cos, 2)}"
+                   f"with its initial value: {fmt_mean_se(cos, 2)}"
                    + (f" (much of the random initialisation stays in them; {conv})" if mean_se(cos)[0] > 0.5 else ""),
                    f"alexnet_recipe suite (commit {SUITE_COMMIT.get('alexnet_recipe', '?')}), seeds 0-{len(runs) - 1}",
                    "[filters](benchmarks/results/alexnet_recipe_filters.png)")
@@ -320,11 +316,20 @@ def run(quick: bool = False) -> str:
     n = {k: sum(r[-1] == f"**{k}**" for r in rows) for k in ("PASS", "FAIL", "NOT MEASURED")}
     body = (f"{n['PASS']} PASS, {n['FAIL']} FAIL, {n['NOT MEASURED']} NOT MEASURED of {len(rows)} claims.\n\n"
             + table(["claim (the lecture's words)", "evidence", "anchor", "budget, seeds", "verdict"], rows))
-    notes = ("Spread: mean ± standard error over seeds. 'Beyond noise': the difference of means exceeds twice its "
-             "standard error. Every choice inside an experiment (probe weight decay, checkpoint) is made on a "
+    notes = (f"Spread: {SPREAD} Every choice inside an experiment (probe weight decay, checkpoint) is made on a "
              "validation split held out from train, never on test; the image GANs' recipes were chosen on the "
              "validation FID and the self-supervised row's views on the validation linear accuracy (ssl_claim; "
              "earlier self-supervised rounds that chose on test are listed in docs/ssl.md). Evidence taken from another suite names "
              "that suite and the commit it was measured at.")
     return section("The lecture's claims", "python -m benchmarks.run claims", "per claim, in its row",
                    "per claim, in its row", body, notes)
+
+
+def headline() -> tuple[str, str] | None:
+    """(verdicts, anchor) for BENCHMARKS.md's headline, from results/claims.json."""
+    d = load_json("claims")
+    if not d:
+        return None
+    n = {k: sum(v["verdict"] == k for v in d.values()) for k in ("PASS", "FAIL", "NOT MEASURED")}
+    return (f"{n['PASS']} PASS, {n['FAIL']} FAIL, {n['NOT MEASURED']} NOT MEASURED of {len(d)} claims",
+            "each claim's paper, in its row")

@@ -8,17 +8,15 @@ import time
 import torch
 import torch.nn.functional as F
 
-from latentlab import nets
-from latentlab.data import load_dataset
-from latentlab.engine.batches import ShuffledBatches
-
-from .common import OUT, data_dir, section, table, train_run
+from .common import OUT, data_dir, md_table, section, table, train_run
 
 STEPS, BATCH, REPEATS = 300, 64, 3
 
 
 def bare_loop(train, steps: int, channels_last: bool, seed: int = 0) -> float:
     """Plain PyTorch: the same ConvNet, Adam, batches and normalisation as `supervised`. Seconds/step."""
+    from latentlab import nets
+    from latentlab.engine.batches import ShuffledBatches
     torch.manual_seed(seed)
     c, h, _ = train.shape
     model = nets.create("convnet", in_chans=c, img_size=h, num_classes=10)
@@ -49,6 +47,7 @@ def engine_loop(steps: int, channels_last: bool) -> float:
 
 
 def run(quick: bool = False) -> str:
+    from latentlab.data import load_dataset
     steps, reps = (20, 1) if quick else (STEPS, REPEATS)
     train = load_dataset("mnist", "train", data_dir())
     bare_loop(train, 20, True)  # warm-up (allocator, kernels)
@@ -76,3 +75,13 @@ def run(quick: bool = False) -> str:
              "steps and the final checkpoint is excluded from the time (training loop only).")
     return section("Engine overhead and channels_last", "python -m benchmarks.run engine_speed",
                    f"{steps} steps × {reps} repetitions × 4 variants", "0", body, notes)
+
+
+def headline() -> tuple[str, str] | None:
+    """(the engine's time per step over the bare loop's, the bare loop), from results/engine_speed.md."""
+    rows = md_table("engine_speed", "engine / bare")
+    eng = [r for r in rows or [] if r["loop"] == "latentlab engine"]
+    if not eng:
+        return None
+    return ("engine / bare loop, time per step: " + ", ".join(f"{r['engine / bare']} ({r['memory format']})" for r in eng),
+            "a bare PyTorch loop doing the same work (1.00; target <= 1.05)")

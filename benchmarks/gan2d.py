@@ -23,7 +23,7 @@ import time
 
 import torch
 
-from .common import OUT, RESULTS, fmt_mean_se, save_json, section, table, train_run
+from .common import OUT, RESULTS, fmt_mean_se, fmt_pct, load_json, save_json, section, table, train_run
 
 SEEDS = list(range(10))
 UNROLLED = dict(z_dim=256, g_hidden=128, d_hidden=128, betas="[0.5,0.999]", lr=1e-3, lr_decay="none", r1=0)
@@ -130,6 +130,20 @@ def run(quick: bool = False) -> str:
     return section("gan2d: mode collapse on 2-D mixtures and its remedies", "python -m benchmarks.run gan2d",
                    f"6,000 generator steps per run (defaults), total {time.time() - t_all:.0f} s",
                    ", ".join(map(str, SEEDS[:1] if quick else SEEDS)), body, notes)
+
+
+def headline() -> tuple[str, str] | None:
+    """(the defaults on both mixtures, PacGAN4's published rows), from results/gan2d.json."""
+    d = load_json("gan2d")
+    if not d:
+        return None
+    ours = ROWS[0][0]
+    best = "; ".join(f"{ds}: {fmt_mean_se(d[f'{ds}/{ours}']['modes'])} / {8 if ds == 'ring8' else 25} modes, "
+                     f"{fmt_pct(d[f'{ds}/{ours}']['hq_fraction'])}% high quality" for ds in DATASETS if f"{ds}/{ours}" in d)
+    pac = {ds: next(r for r in PUBLISHED[ds] if r[0] == "PacGAN4") for ds in DATASETS}
+    return (f"ours (defaults, {len(d[f'ring8/{ours}']['modes'])} seeds): {best}",
+            "PacGAN4 (Lin et al. 2018, Table 1): " + "; ".join(f"{ds}: {pac[ds][1]} modes, {pac[ds][2]}% high quality"
+                                                              for ds in DATASETS))
 
 
 if __name__ == "__main__":   # python -m benchmarks.gan2d --worker K/N: fill the run cache, 1 thread

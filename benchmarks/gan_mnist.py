@@ -21,21 +21,18 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import torch
 
-from .common import OUT, RESULTS, data_dir, fmt_mean_se, mean_se, save_json, section, table, train_run
+from .common import (OUT, RESULTS, data_dir, featurenet_line, fmt_mean_se, load_json, mean_se, save_json, section,
+                     table, train_gan_models)
 
 BUDGET_S = 300
 QUICK_S = 10
 SEEDS = (0, 1, 2)
-MODELS = ["dcgan", "cgan", "acgan", "wgan_gp"]  # + "wgan" (Algorithm 1): one seed, see ONE_SEED
-ONE_SEED = {"wgan"}    # Algorithm 1 at lr 5e-5 is far from converged in 5 minutes: one seed shows it
-COMMON = dict(steps=10**7, eval_samples=5000, image_every=0, log_every=100, ckpt_every=0)
-PERIODIC = {"wgan_gp": dict(log_every=50, ckpt_every=50)}  # checkpoints for the critic-vs-FID claim
+MODELS = ["dcgan", "cgan", "acgan", "wgan_gp"]  # + "wgan" (Algorithm 1): one seed, see common.GAN_ONE_SEED
 N_REF = 5000
 PEER_SCRIPT = "implementations/dcgan/dcgan.py"
 PEER_MIRROR = Path("/work/.mirror/eriklindernoren+PyTorch-GAN/repo")
@@ -43,47 +40,6 @@ PEER_HOME = Path(os.environ.get("LATENTLAB_PEER_HOME", "/work/peer"))  # outside
 PEER_VENV = PEER_HOME / "venv" / "bin" / "python"
 # the goals of the lecture-claims issue, checked on the test figures (mean over seeds)
 GOALS = {"fid_ratio": 1.5, "confident": 0.8, "recall": 0.3, "class_consistency": 0.9, "cond_recall": 0.2}
-
-
-def featurenet_line(dataset: str) -> tuple[str, dict]:
-    from latentlab.eval.featurenet import load_featurenet
-    fn = load_featurenet(dataset, data_dir())
-    m = fn.meta
-    return (f"feature network `{fn.name}` ({m['steps']} steps, val accuracy {m.get('val_accuracy', 0):.4f}, "
-            f"test accuracy {m.get('test_accuracy', 0):.4f}, sha256 `{fn.sha256[:16]}…`)"), fn.protocol()
-
-
-def test_eval(out: Path) -> dict:
-    """The run's metrics against the test split (cached in the run directory)."""
-    f = out / "eval_test_reference.json"
-    if f.is_file():
-        return json.loads(f.read_text())
-    from latentlab.engine import load_run
-    m = load_run(out).evaluate("test").metrics
-    f.write_text(json.dumps(m, indent=2) + "\n")
-    return m
-
-
-def train_models(suite: str, dataset: str, models: list[str], budget: float, seeds, test: bool = True) -> list[dict]:
-    """Train each model for ``budget`` seconds per seed, score it on val (and test), keep seed 0's grids."""
-    rows = []
-    pics = RESULTS / suite
-    pics.mkdir(parents=True, exist_ok=True)
-    for name in models:
-        for seed in seeds[:1] if name in ONE_SEED else seeds:
-            out = OUT / suite / f"{name}_s{seed}"
-            res = train_run(name, out, dataset=dataset, max_seconds=budget, data_dir=data_dir(), seed=seed,
-                            **{**COMMON, **PERIODIC.get(name, {})})
-            row = {"method": name, "seed": seed, "steps": res.steps, "seconds": res.seconds,
-                   "val": res.eval.metrics, "test": test_eval(out) if test else None, "protocol": res.eval.protocol,
-                   "grid": f"benchmarks/results/{suite}/{name}.png"}
-            if seed == seeds[0]:
-                shutil.copy(res.artifacts["samples_grid"], pics / f"{name}.png")
-                if "class_grid" in res.artifacts:
-                    shutil.copy(res.artifacts["class_grid"], pics / f"{name}_classes.png")
-                    row["class_grid"] = f"benchmarks/results/{suite}/{name}_classes.png"
-            rows.append(row)
-    return rows
 
 
 # -- the peer --------------------------------------------------------------------------------------
@@ -170,10 +126,6 @@ def run_peer(budget: float, seeds, refs: dict, fn) -> list[dict] | None:
 
 # -- the report ------------------------------------------------------------------------------------
 
-def f(x, d=3):
-    return "–" if x is None else f"{x:.{d}f}"
-
-
 def goals(by: dict[str, list[dict]]) -> list[list[str]]:
     """The issue's goals, each with its measured value (means over seeds, test reference) and verdict."""
     def mean(name, split, key):
@@ -210,13 +162,13 @@ def ok(b: bool) -> str:
 def run(quick: bool = False) -> str:
     budget = QUICK_S if quick else BUDGET_S
     seeds = SEEDS[:1] if quick else SEEDS
-    from latentlab.eval.featurenet import load_featurenet
+    from .common import featurenet
     fn_line, _ = featurenet_line("mnist")
-    fn = load_featurenet("mnist", data_dir())
+    fn = featurenet("mnist")
     refs = references(fn)
-    rows = train_models("gan_mnist", "mnist", MODELS[:1], budget, seeds)
+    rows = train_gan_models("gan_mnist", "mnist", MODELS[:1], budget, seeds)
     peer = run_peer(budget, seeds, refs, fn)                # right after dcgan: the same machine state
-    rows += train_models("gan_mnist", "mnist", MODELS[1:2] if quick else MODELS[1:], budget, seeds)
+    rows += train_gan_models("gan_mnist", "mnist", MODELS[1:2] if quick else MODELS[1:], budget, seeds)
     floor = resize_floor(refs, fn)
     save_json("gan_mnist", {"rows": rows + (peer or []), "floor": floor, "budget_s": budget, "seeds": list(seeds)})
     by: dict[str, list[dict]] = {}
@@ -264,3 +216,16 @@ def run(quick: bool = False) -> str:
                    "PYTHONPATH=src:. python -m benchmarks.run gan_mnist",
                    f"{budget} s of training per model and seed (max_seconds; the peer: the same, from its first batch)",
                    ", ".join(map(str, seeds)), body, notes)
+
+
+def headline() -> tuple[str, str] | None:
+    """(DCGAN's test FID and share read, the peer's in the same time), from results/gan_mnist.json."""
+    d = load_json("gan_mnist")
+    if not d:
+        return None
+    by = lambda name: [r for r in d["rows"] if r["method"] == name]                        # noqa: E731
+    ours, peer = by("dcgan"), by("PyTorch-GAN dcgan.py")
+    txt = lambda rs: (f"test FID {fmt_mean_se([r['test']['fid'] for r in rs], 0)}, "       # noqa: E731
+                      f"{fmt_mean_se([r['test']['confident_fraction'] for r in rs], 0, 100)}% read")
+    return (f"DCGAN, {d['budget_s']} s, {len(ours)} seeds: {txt(ours)} (classifier features, not Inception)",
+            f"PyTorch-GAN's dcgan.py, same time and machine: {txt(peer)}" if peer else "PyTorch-GAN's dcgan.py: not run")

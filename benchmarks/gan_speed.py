@@ -22,10 +22,7 @@ import time
 
 import torch
 
-from latentlab import nets
-from latentlab.losses import discriminator_loss_minimax, generator_loss_nonsaturating
-
-from .common import OUT, ROOT, data_dir, section, table, train_run
+from .common import OUT, RESULTS, ROOT, data_dir, md_table, section, table, train_run
 
 WIDTHS = [(32, 32), (64, 64)]           # (ngf, ndf): the default and the paper-like width
 BATCH, STEPS, REPEATS, WARMUP = 128, 40, 5, 8   # STEPS a multiple of WARMUP (the engine's log points)
@@ -43,6 +40,8 @@ def matmul_peak(n: int = 2048, reps: int = 10) -> float:
 
 
 def make(ngf: int, ndf: int, channels_last: bool, compile: bool):
+    from latentlab import nets
+    from latentlab.losses import discriminator_loss_minimax, generator_loss_nonsaturating
     torch.manual_seed(0)
     G = nets.create("dcgan_generator", z_dim=100, img_size=28, channels=1, ngf=ngf)
     D = nets.create("dcgan_discriminator", img_size=28, channels=1, ndf=ndf, norm="batch")
@@ -103,7 +102,7 @@ def eval_times(run_dir) -> tuple[float, float]:
     subprocess.run([sys.executable, "-m", "latentlab.cli", "eval", str(run_dir), "--json"], check=True,
                    stdout=subprocess.DEVNULL, cwd=ROOT)
     cli = time.perf_counter() - t
-    from latentlab.engine import load_run
+    from latentlab.api import load_run
     m = load_run(run_dir)
     t = time.perf_counter()
     m.evaluate()
@@ -154,3 +153,17 @@ def run(quick: bool = False) -> str:
     return section("DCGAN step speed: share of matmul peak, engine overhead, compile, evaluation",
                    "PYTHONPATH=src:. python -m benchmarks.run gan_speed", f"{steps} steps × {reps} repetitions per variant",
                    "0", body, notes)
+
+
+def headline() -> tuple[str, str] | None:
+    """(the best share of the matmul peak and the engine's overhead, the peak), from results/gan_speed.md."""
+    rows = md_table("gan_speed", "share of matmul peak")
+    if not rows:
+        return None
+    best = max(rows, key=lambda r: float(r["share of matmul peak"].rstrip("%")))
+    eng = [r["engine / bare"] for r in rows if r["engine / bare"] not in ("–", "")]
+    peak = next((ln.split("**")[1] for ln in (RESULTS / "gan_speed.md").read_text().splitlines()
+                 if ln.startswith("fp32 matmul peak") and "**" in ln), "?")
+    return (f"DCGAN step at {best['share of matmul peak']} of the matmul peak ({best['ngf / ndf']}, "
+            f"{best['memory format']}, {best['mode']}); engine / bare: {', '.join(eng)}",
+            f"this CPU's fp32 matmul peak ({peak})")

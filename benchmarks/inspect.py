@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 
-from .common import OUT, RESULTS, fmt_mean_se, save_json, section, table, train_run
+from .common import OUT, RESULTS, fmt_mean_se, md_table, save_json, section, table, train_run
 
 SEEDS = (0, 1, 2)
 ALEX_BUDGET_S = 150          # CPU seconds of training per AlexNet-small run
@@ -32,7 +32,7 @@ def _alexnet_runs(quick: bool) -> list[dict]:
 
 
 def _retrieval(run_dir, quick: bool) -> dict:
-    from latentlab.engine import load_run
+    from latentlab.api import load_run
     from latentlab.eval.retrieval import retrieval_eval
     m = load_run(run_dir)
     t0 = time.time()
@@ -141,3 +141,13 @@ def run(quick: bool) -> str:
                    "python -m benchmarks.run inspect",
                    f"{ALEX_BUDGET_S} s per AlexNet-small run x {len(alex)}, {SUP_BUDGET_S} s per supervised run x 2",
                    ", ".join(str(r["seed"]) for r in alex) + " (AlexNet-small); 0 (supervised)", body, notes)
+
+
+def headline() -> tuple[str, str] | None:
+    """(retrieval mAP in feature vs pixel space, the paper's figure), from results/inspect.md."""
+    rows = md_table("inspect", "mAP feature")
+    if not rows:
+        return None
+    txt = ", ".join(f"{r['dataset']} {r['encoder (descriptor: penultimate layer)'].split(' (')[0]} {r['mAP feature']} vs "
+                    f"{r['mAP pixel']}" for r in rows)
+    return f"retrieval mAP, feature vs pixel space: {txt}", "Krizhevsky et al. 2012, Fig. 4 (neighbours, qualitative)"

@@ -27,8 +27,8 @@ import shutil
 from pathlib import Path
 
 from . import common
-from .common import beyond_noise, data_dir, mean_se, save_json, section, table, train_run
-from .ssl import OVERRIDES, _evaluate
+from .common import beyond_noise, data_dir, evaluate_probes, fmt_pct, load_json, mean_se, save_json, section, table, train_run
+from .ssl import OVERRIDES
 
 FAMILIES = {"contrastive": ("simclr", "moco", "npid", "pirl"), "non-contrastive": ("byol", "barlow_twins", "dino")}
 METHODS = [m for ms in FAMILIES.values() for m in ms]
@@ -59,7 +59,7 @@ def _cell(task: tuple) -> dict:
     if cache.is_file():
         r = json.loads(cache.read_text())
     else:
-        r = _evaluate(run_dir, 500 if quick else MAX_TRAIN, 200 if quick else MAX_VAL, usps=False, with_knn=False)
+        r = evaluate_probes(run_dir, 500 if quick else MAX_TRAIN, 200 if quick else MAX_VAL, usps=False, with_knn=False)
         cache.write_text(json.dumps(r))
     shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)   # probed: the run's result lives in probes.json
     row = dict(method=method, dataset=dataset, views=views, steps=res.steps, seed=seed, seconds=res.seconds,
@@ -105,12 +105,11 @@ def run(quick: bool = False) -> str:
                for (ds, m), good in ok.items() if not good}
     verdict = "PASS" if all(ok.values()) else "FAIL"
 
-    pct = lambda xs: "{:.1f} ± {:.1f}".format(*(100 * v for v in mean_se(xs)))                # noqa: E731
     secs = lambda rs: f"{sum(r['seconds'] for r in rs) / len(rs):.0f}"                       # noqa: E731
 
     def result(ds: str, m: str) -> str:
         a = [r["linear"] for r in cell(m, ds, steps[m])]
-        txt = f"{pct(a)} ({'beyond noise' if ok[ds, m] else 'not beyond noise'})"
+        txt = f"{fmt_pct(a)} ({'beyond noise' if ok[ds, m] else 'not beyond noise'})"
         if (ds, m) in ok_long:
             b = [r["linear"] for r in cell(m, ds, LONGER * steps[m])]
             txt += (f"; {LONGER}x steps, seed {seeds[0]} ({secs(cell(m, ds, LONGER * steps[m]))} s): "
@@ -125,7 +124,7 @@ def run(quick: bool = False) -> str:
     fam = {m: f for f, ms in FAMILIES.items() for m in ms}
     header = ["method", "family", "steps (s per run, MNIST / MNIST-M)", "MNIST linear %",
               "MNIST-M views (validation % with digits / digits_strong)", "MNIST-M linear %"]
-    body_rows = [["untrained encoder", "-", "-", pct(base["mnist"]), "-", pct(base["mnist_m"])]]
+    body_rows = [["untrained encoder", "-", "-", fmt_pct(base["mnist"]), "-", fmt_pct(base["mnist_m"])]]
     body_rows += [[m, fam[m], f"{steps[m]} ({secs(cell(m, 'mnist', steps[m]))} / {secs(cell(m, 'mnist_m', steps[m]))})",
                    result("mnist", m), choice(m), result("mnist_m", m)] for m in methods]
     fails = [f"{m} on {ds}" for (ds, m), good in ok.items() if not good]
@@ -152,3 +151,19 @@ def run(quick: bool = False) -> str:
                    f"steps per method (about 60 s of one core on MNIST); {LONGER}x (seed {seeds[0]}) for the cells "
                    "that fail",
                    ", ".join(map(str, seeds)), head + "\n" + table(header, body_rows) + "\n", notes)
+
+
+def headline() -> tuple[str, str] | None:
+    """(the verdict and the best method per dataset against the untrained encoder), from results/ssl_claim.json."""
+    d = load_json("ssl_claim")
+    if not d:
+        return None
+    lin = lambda m, ds: [r["linear"] for r in d["rows"] if r["method"] == m and r["dataset"] == ds  # noqa: E731
+                         and r["steps"] == d["steps"].get(m, 1) and r["views"] == d["views"].get(f"{ds}/{m}", "-")]
+    parts = []
+    for ds in DATASETS:
+        best = max(d["steps"], key=lambda m: mean_se(lin(m, ds))[0])
+        parts.append(f"{ds}: {best} {fmt_pct(lin(best, ds))}% vs untrained {fmt_pct(lin('untrained', ds))}%")
+    n_ok = sum(d["beyond_noise"].values())
+    return (f"{'; '.join(parts)}; {n_ok} of {len(d['beyond_noise'])} cells beyond noise: {d['verdict']}",
+            "the DINO table of methods: every method far above an untrained network (linear probe)")

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import json
 
-from .common import OUT, line_plot, mean_se, save_json, section, table, train_run, data_dir
-from .ssl import _evaluate
+from .common import OUT, data_dir, evaluate_probes, fmt_mean_se, fmt_pct, line_plot, load_json, mean_se, save_json, section, table, \
+    train_run
 
 KS = [16, 128, 1024, 4096]
 SEEDS = [0, 1, 2]
@@ -37,7 +37,7 @@ def _run(k: int, seed: int, quick: bool) -> dict:
     if cache.is_file():
         r = json.loads(cache.read_text())
     else:
-        r = _evaluate(run_dir, 500 if quick else MAX_TRAIN, 200 if quick else MAX_VAL, usps=False)
+        r = evaluate_probes(run_dir, 500 if quick else MAX_TRAIN, 200 if quick else MAX_VAL, usps=False)
         cache.write_text(json.dumps(r))
     print(f"  K={k:<5} seed {seed}: linear {r['linear']:.4f} knn {r['knn']:.4f} ({res.seconds:.0f} s)", flush=True)
     return {"K": k, "seed": seed, "steps": res.steps, "seconds": res.seconds, "linear": r["linear"], "knn": r["knn"]}
@@ -52,20 +52,19 @@ def run(quick: bool = False) -> str:
     lo, hi = ks[0], ks[-1]
     # each K minus the smallest, paired over seeds (a seed fixes the data order and initialisation for every K)
     seed_order = lambda k: sorted(by_k[k], key=lambda r: r["seed"])
-    paired = {k: {m: dict(zip(("mean", "se"), mean_se([a[m] - b[m] for a, b in zip(seed_order(k), seed_order(lo))])))
-                  for m in ("linear", "knn")} for k in ks[1:]}
+    diffs = lambda k, m: [a[m] - b[m] for a, b in zip(seed_order(k), seed_order(lo))]     # noqa: E731
+    paired = {k: {m: dict(zip(("mean", "se"), mean_se(diffs(k, m)))) for m in ("linear", "knn")} for k in ks[1:]}
     for p in paired.values():
         for v in p.values():
             v["beyond_noise"] = v["mean"] > 2 * v["se"]
-    d_stats = {m: (paired[hi][m]["mean"], paired[hi][m]["se"]) for m in ("linear", "knn")}
     verdict = "PASS" if paired[hi]["linear"]["beyond_noise"] else "FAIL"
     save_json("ssl_k", {"rows": rows, "setting": SETTING, "verdict": verdict, "paired_vs_smallest": paired})
-    pct = lambda ms: f"{100 * ms[0]:.1f} ± {100 * ms[1]:.1f}"
-    vs_lo = lambda k, m: (f"{100 * paired[k][m]['mean']:+.2f} ± {100 * paired[k][m]['se']:.2f}" if k != lo else "–")
+    vals = lambda k, m: [r[m] for r in by_k[k]]                                            # noqa: E731
+    vs_lo = lambda k, m, d=2: fmt_mean_se(diffs(k, m), d, 100, sign=True) if k != lo else "–"  # noqa: E731
     tbl = table(["K (queue size)", "steps", "s per run", "linear %", "k-NN %", f"linear minus K={lo} (paired)",
                  f"k-NN minus K={lo} (paired)"],
                 [[k, by_k[k][0]["steps"], f"{sum(r['seconds'] for r in by_k[k]) / len(by_k[k]):.0f}",
-                  pct(stats[k]["linear"]), pct(stats[k]["knn"]), vs_lo(k, "linear"), vs_lo(k, "knn")] for k in ks])
+                  fmt_pct(vals(k, "linear")), fmt_pct(vals(k, "knn")), vs_lo(k, "linear"), vs_lo(k, "knn")] for k in ks])
     ds = SETTING["dataset"].upper().replace("_", "-")
     png = line_plot("ssl_k", f"MoCo v2 on {ds}, {SETTING['steps']} steps of {SETTING['batch_size']}",
                     "K, negatives in the MoCo queue", f"{ds} test accuracy (%)",
@@ -73,8 +72,8 @@ def run(quick: bool = False) -> str:
                       [200 * stats[k]["linear"][1] for k in ks]),
                      ("k-NN (k=20, T=0.07)", "s-", ks, [100 * stats[k]["knn"][0] for k in ks],
                       [200 * stats[k]["knn"][1] for k in ks])], log2_x=True)
-    head = (f"- K = {hi} against K = {lo}, paired over seeds: linear {100 * d_stats['linear'][0]:+.1f} ± "
-            f"{100 * d_stats['linear'][1]:.1f} points, k-NN {100 * d_stats['knn'][0]:+.1f} ± {100 * d_stats['knn'][1]:.1f}. "
+    head = (f"- K = {hi} against K = {lo}, paired over seeds: linear {vs_lo(hi, 'linear', 1)} points, "
+            f"k-NN {vs_lo(hi, 'knn', 1)}. "
             f"Goal: a rise of the linear accuracy beyond 2 s.e.: **{verdict}**\n")
     body = head + "\n" + tbl + f"\n\n![accuracy against K](benchmarks/results/{png.name})\n"
     notes = (f"MoCo v2 defaults except: `{' '.join(f'{k}={v}' for k, v in SETTING.items())}` and `queue_size=K`; "
@@ -92,3 +91,16 @@ def run(quick: bool = False) -> str:
     return section("ssl_k: more negatives K", "python -m benchmarks.run ssl_k",
                    f"{SETTING['steps']} MoCo steps of {SETTING['batch_size']} per run", ", ".join(map(str, seeds)),
                    body, notes)
+
+
+def headline() -> tuple[str, str] | None:
+    """(the linear accuracy at the smallest, best and largest K, the papers' curves), from results/ssl_k.json."""
+    d = load_json("ssl_k")
+    if not d:
+        return None
+    ks = sorted({r["K"] for r in d["rows"]})
+    lin = lambda k: [r["linear"] for r in d["rows"] if r["K"] == k]                        # noqa: E731
+    best = max(ks, key=lambda k: mean_se(lin(k))[0])
+    shown = dict.fromkeys([ks[0], best, ks[-1]])
+    return (f"MoCo v2, MNIST linear: " + ", ".join(f"K={k} {fmt_pct(lin(k))}%" for k in shown) + f": {d['verdict']}",
+            "He et al. 2020, Fig. 3 (ImageNet): linear top-1 rises with K up to 65536")

@@ -11,12 +11,7 @@ seeds, and USPS.
 
 from __future__ import annotations
 
-from latentlab.engine import load_run
-from latentlab.engine.logging import read_metrics
-from latentlab.config import load_yaml
-from latentlab.methods.supervised import accuracy
-
-from .common import OUT, ROOT, data_dir, fmt_mean_se, line_plot, mean_se, save_json, section, table, train_run
+from .common import OUT, ROOT, data_dir, fmt_mean_se, line_plot, load_json, mean_se, save_json, section, table, train_run
 
 GOAL_S, GOAL_ACC = 20.0, 0.99
 # candidate recipes: (width, batch, lr, schedule, steps); steps sized to ~18 s of training here (measured
@@ -38,6 +33,9 @@ KEYS = ("width", "batch_size", "lr", "lr_schedule", "steps")
 
 def _curve(run_dir, test):
     """Test accuracy of every periodic checkpoint -> [(step, seconds, acc)]."""
+    from latentlab.api import load_run
+    from latentlab.engine.logging import read_metrics
+    from latentlab.methods.supervised import accuracy
     elapsed = {r["step"]: r["elapsed_s"] for r in read_metrics(run_dir) if "elapsed_s" in r}
     out = []
     for ck in sorted((run_dir / "checkpoints").glob("step_*.ckpt"), key=lambda p: int(p.stem.split("_")[1])):
@@ -53,6 +51,8 @@ def _name(r: dict) -> str:
 
 
 def run(quick: bool = False) -> str:
+    from latentlab.config import load_yaml
+    from latentlab.api import load_run
     base = dict(dataset="mnist", data_dir=data_dir(), image_every=0, ckpt_every=0)
     screen_rows, raw = [], {"screen": [], "seeds": {}}
     for i, r in enumerate(SCREEN):
@@ -120,3 +120,14 @@ def run(quick: bool = False) -> str:
     return section("supervised: MNIST in 20 seconds", "python -m benchmarks.run supervised",
                    "screening: ~18 s of training per recipe; chosen recipe: its steps, 3 seeds; USPS 600 steps",
                    "0 (screening), 0, 1, 2 (chosen recipe)", body, notes)
+
+
+def headline() -> tuple[str, str] | None:
+    """(the chosen recipe's test accuracy and time, LeNet-5's), from results/supervised.json."""
+    d = load_json("supervised")
+    if not d:
+        return None
+    accs = [v["metrics"]["test_accuracy"] for v in d["seeds"].values()]
+    secs = [v["seconds"] for v in d["seeds"].values()]
+    return (f"MNIST test accuracy {fmt_mean_se(accs, 2, 100)}% after {fmt_mean_se(secs, 1)} s of training "
+            f"({len(accs)} seeds)", "LeNet-5 (LeCun et al. 1998): 99.05% after 20 epochs")

@@ -296,10 +296,10 @@ def test_image_dataset_api():
     sub = ds.subset([3, 0, 3])
     assert len(sub) == 3 and torch.equal(sub.images[1], ds.images[0]) and sub.images.is_contiguous()
     assert len(ds.subset(ds.labels == 4)) == int((ds.labels == 4).sum())
-    x, y = ds[5]
-    assert x.shape == (1, 8, 8) and y == ds.labels[5]
-    with pytest.raises(ValueError):
-        ImageDataset("x", "train", torch.zeros(2, 1, 4, 4), torch.zeros(2, dtype=torch.long), ["0"])
+    row = ds[5]                                           # one example: field -> value
+    assert row["image"].shape == (1, 8, 8) and row["label"] == ds.labels[5]
+    with pytest.raises(ValueError):                       # float images
+        ImageDataset("x", "train", {"image": torch.zeros(2, 1, 4, 4), "label": torch.zeros(2, dtype=torch.long)}, ["0"])
 
 
 def test_registry_and_data_dir(monkeypatch, tmp_path):

@@ -20,7 +20,7 @@ from latentlab.engine.checkpoint import load_checkpoint
 from latentlab.engine.logging import read_metrics
 from latentlab.errors import NonFiniteLossError
 from latentlab.methods import get_method
-from latentlab.methods.base import METHODS, Method
+from latentlab.engine import METHODS, Method
 
 from conftest import DATA
 from helpers import REPO, SSL_METHODS, SSL_TINY, assert_same_weights, cli, weights
@@ -42,9 +42,9 @@ def _losses(run_dir):
 ])
 def test_resume_is_exact(tmp_path, method, extra):
     common = dict(log_every=1, ckpt_every=0, image_every=0, eval_at_end=False, **extra)
-    straight = train(method, _cfg(method, steps=12, **common), out=tmp_path / "a", verbose=False)
-    train(method, _cfg(method, steps=5, **common), out=tmp_path / "b", verbose=False)
-    resumed = train(method, _cfg(method, steps=12, **common), resume=tmp_path / "b", verbose=False)
+    straight = train(get_method(method), _cfg(method, steps=12, **common), out=tmp_path / "a", verbose=False)
+    train(get_method(method), _cfg(method, steps=5, **common), out=tmp_path / "b", verbose=False)
+    resumed = train(get_method(method), _cfg(method, steps=12, **common), resume=tmp_path / "b", verbose=False)
     assert straight.steps == 12 and resumed.steps == 7
     assert_same_weights(weights(tmp_path / "a"), weights(tmp_path / "b"))
     la, lb = _losses(tmp_path / "a"), _losses(tmp_path / "b")
@@ -101,7 +101,7 @@ def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypat
     monkeypatch.setattr(Method, "optimize", poisoned)
     out = tmp_path / "nan"
     with pytest.raises(NonFiniteLossError, match="step 5"):
-        train("supervised", _cfg("supervised", steps=20, ckpt_every=2, log_every=1, batch_size=16),
+        train(get_method("supervised"), _cfg("supervised", steps=20, ckpt_every=2, log_every=1, batch_size=16),
               out=out, verbose=False)
     ck = load_checkpoint(out / "checkpoints" / "last.ckpt")
     assert ck["step"] == 4
@@ -118,18 +118,19 @@ def test_resume_from_a_periodic_checkpoint_keeps_a_decaying_schedule_exact(tmp_p
     import shutil
     common = dict(log_every=1, ckpt_every=5, image_every=0, eval_at_end=False, batch_size=64, z_dim=8,
                   g_hidden=16, d_hidden=16, steps=12)
-    straight = train("gan2d", _cfg("gan2d", **common), out=tmp_path / "a", verbose=False)
+    straight = train(get_method("gan2d"), _cfg("gan2d", **common), out=tmp_path / "a", verbose=False)
     b = tmp_path / "b"
     shutil.copytree(tmp_path / "a", b)
     shutil.copy(b / "checkpoints" / "step_0000005.ckpt", b / "checkpoints" / "last.ckpt")
     rows = (b / "metrics.jsonl").read_text().splitlines()
     (b / "metrics.jsonl").write_text("".join(r + "\n" for r in rows if json.loads(r)["step"] <= 5))
-    resumed = train("gan2d", _cfg("gan2d", **common), resume=b, verbose=False)
+    resumed = train(get_method("gan2d"), _cfg("gan2d", **common), resume=b, verbose=False)
     assert straight.steps == 12 and resumed.steps == 7
     assert_same_weights(weights(tmp_path / "a"), weights(b))
     assert _losses(tmp_path / "a") == _losses(b)
     lr = load_checkpoint(b / "checkpoints" / "last.ckpt")["method"]["schedulers"]["G"]["_last_lr"][0]
-    assert lr == pytest.approx(2e-3 * (1 - 12 / 12), abs=1e-12)
+    assert lr == pytest.approx(2e-3 * (1 - 11 / 12), abs=1e-12)   # the last step's rate: the engine steps
+                                                                    # schedulers after every step but the last
 
 
 def test_sigterm_checkpoints_and_resume_matches_uninterrupted(tmp_path):
@@ -165,7 +166,7 @@ def test_load_run_evaluates_without_lightning_or_optimizers(tmp_path, method, ex
     optimizers (the cost of a fresh `latentlab eval`), and the same metrics as under the real Fabric."""
     out = tmp_path / "r"
     cli("train", method, "steps=4", "batch_size=16", "log_every=2", "image_every=0", *extra, "--out", str(out))
-    code = ("import json, sys; from latentlab.engine import load_run; m = load_run(sys.argv[1]); "
+    code = ("import json, sys; from latentlab.api import load_run; m = load_run(sys.argv[1]); "
             "print(json.dumps({'lightning': any(k.startswith('lightning') for k in sys.modules), "
             "'optimizers': len(m.optimizers), 'metrics': m.evaluate().metrics}))")
     p = subprocess.run([sys.executable, "-c", code, str(out)], cwd=str(REPO), capture_output=True, text=True,
@@ -173,9 +174,9 @@ def test_load_run_evaluates_without_lightning_or_optimizers(tmp_path, method, ex
     assert p.returncode == 0, p.stderr
     got = json.loads(p.stdout.strip().splitlines()[-1])
     assert got["lightning"] is False and got["optimizers"] == 0
-    from latentlab.engine import load_run, make_fabric
-    from latentlab.engine.run import load_run_config
-    ref = load_run(out, fabric=make_fabric(load_run_config(out)[1])).evaluate().metrics
+    from latentlab.engine import make_fabric, open_run, run_config
+    cls = get_method(method)
+    ref = open_run(cls, out, fabric=make_fabric(run_config(cls, out))).evaluate().metrics
     assert ref.keys() == got["metrics"].keys()
     for k, v in ref.items():
         assert got["metrics"][k] == pytest.approx(v, rel=1e-6, abs=1e-9), k
@@ -217,8 +218,8 @@ def test_shuffled_batches_split_the_global_batch_across_ranks():
 def test_tensorboard_keeps_every_logged_step_across_resume(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     common = dict(log_every=1, ckpt_every=0, image_every=0, batch_size=16)
-    train("gan1d", _cfg("gan1d", steps=4, **common), out=tmp_path / "r", verbose=False)
-    train("gan1d", _cfg("gan1d", steps=7, **common), resume=tmp_path / "r", verbose=False)
+    train(get_method("gan1d"), _cfg("gan1d", steps=4, **common), out=tmp_path / "r", verbose=False)
+    train(get_method("gan1d"), _cfg("gan1d", steps=7, **common), resume=tmp_path / "r", verbose=False)
     acc = EventAccumulator(str(tmp_path / "r" / "tb")).Reload()
     assert [e.step for e in acc.Scalars("loss_d")] == list(range(1, 8))
     assert [e.step for e in acc.Scalars("eval/theta")] == [4, 7]  # each session's final evaluation
@@ -247,7 +248,7 @@ def test_every_method_trains_under_precision_64_true_and_mixed(tmp_path, method,
     if data in ("mnist", "mnist_m", "usps") and not (DATA / data).is_dir():         # files in ../shared/data
         pytest.skip(f"{DATA}/{data} absent")
     cfg = _cfg(method, steps=3, log_every=1, ckpt_every=0, image_every=0, precision=precision, **kw)
-    res = train(method, cfg, out=tmp_path / "r", verbose=False)
+    res = train(get_method(method), cfg, out=tmp_path / "r", verbose=False)
     assert res.steps == 3
     assert all(v == v for _, losses in _losses(tmp_path / "r") for v in losses.values())
     if precision != "64-true":

@@ -33,7 +33,8 @@ from latentlab.engine.logging import RunLogger, read_log
 from latentlab.engine.loop import write_eval
 from latentlab.errors import DataError, LatentlabError, NonFiniteLossError
 from latentlab.methods import get_method
-from latentlab.methods.base import EvalResult, Method
+from latentlab.engine import Method
+from latentlab.results import EvalResult
 
 RUN_KEYS = ["steps=40", "ckpt_every=20", "log_every=10", "image_every=0", "eval_at_end=false"]
 
@@ -153,9 +154,9 @@ def _poison_at(monkeypatch, bad_step: int):
 def test_nonfinite_loss_message_tells_whether_a_checkpoint_exists(tmp_path, monkeypatch):
     _poison_at(monkeypatch, 3)
     with pytest.raises(NonFiniteLossError, match="no checkpoint was written yet"):
-        train("gan2d", _cfg("gan2d", steps=20, ckpt_every=0, image_every=0), out=tmp_path / "a", verbose=False)
+        train(get_method("gan2d"), _cfg("gan2d", steps=20, ckpt_every=0, image_every=0), out=tmp_path / "a", verbose=False)
     with pytest.raises(NonFiniteLossError, match=re.escape("the last checkpoint (step 2")):
-        train("gan2d", _cfg("gan2d", steps=20, ckpt_every=2, image_every=0), out=tmp_path / "b", verbose=False)
+        train(get_method("gan2d"), _cfg("gan2d", steps=20, ckpt_every=2, image_every=0), out=tmp_path / "b", verbose=False)
 
 
 # -- 3. options that cannot apply on resume ------------------------------------------------------------
@@ -235,9 +236,9 @@ def test_image_format_follows_the_suffix(tmp_path):
 
 
 def test_corrupt_feature_cache_is_a_cache_miss(tmp_path, capsys):
-    from latentlab.engine import load_run
+    from latentlab.api import load_run
     from latentlab.eval.representation import run_features
-    train("supervised", _cfg("supervised", dataset="digits", steps=2, image_every=0, eval_at_end=False),
+    train(get_method("supervised"), _cfg("supervised", dataset="digits", steps=2, image_every=0, eval_at_end=False),
           out=tmp_path / "s", verbose=False)
     m = load_run(tmp_path / "s")
     _, _, want = run_features(m, max_train=200, max_val=50)

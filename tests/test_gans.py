@@ -20,7 +20,7 @@ from latentlab.losses import (acgan_class_loss, critic_loss_wasserstein, discrim
                               generator_loss_wasserstein, gradient_penalty)
 from latentlab.methods import get_method
 
-from latentlab.data.registry import resolve_data_dir
+from latentlab.data.paths import resolve_data_dir
 from helpers import assert_same_weights, weights
 
 
@@ -151,7 +151,7 @@ def test_wgan_clipping_keeps_every_critic_weight_in_range(tmp_path):
     assert [paper.critic_iterations(t) for t in (0, 24, 25, 499, 500)] == [5] * 5
     orig = get_method("wgan")(_cfg("wgan", schedule="original", **TINY))
     assert [orig.critic_iterations(t) for t in (0, 24, 25, 499, 500, 1000)] == [100, 100, 5, 5, 100, 100]
-    train("wgan", _cfg("wgan", steps=2, clip=c, **TINY), out=tmp_path / "w", verbose=False)
+    train(get_method("wgan"), _cfg("wgan", steps=2, clip=c, **TINY), out=tmp_path / "w", verbose=False)
     w = {k: v for k, v in weights(tmp_path / "w").items() if k.startswith("D.") and v.is_floating_point()
          and "running" not in k}
     assert w and all(v.abs().max().item() <= c for v in w.values())
@@ -173,9 +173,9 @@ def test_wgan_dry_run_shows_algorithm_1(capsys):
 def test_resume_is_exact_with_both_optimizers_ema_and_fixed_noise(tmp_path, method):
     kw = dict(TINY, ema_decay=0.9, image_every=2, n_critic=2) if method == "wgan" else dict(TINY, ema_decay=0.9,
                                                                                               image_every=2)
-    train(method, _cfg(method, steps=4, **kw), out=tmp_path / "a", verbose=False)
-    train(method, _cfg(method, steps=2, **kw), out=tmp_path / "b", verbose=False)
-    train(method, _cfg(method, steps=4, **kw), resume=tmp_path / "b", verbose=False)
+    train(get_method(method), _cfg(method, steps=4, **kw), out=tmp_path / "a", verbose=False)
+    train(get_method(method), _cfg(method, steps=2, **kw), out=tmp_path / "b", verbose=False)
+    train(get_method(method), _cfg(method, steps=4, **kw), resume=tmp_path / "b", verbose=False)
     wa = weights(tmp_path / "a")
     assert any(k.startswith("G_ema.") for k in wa)
     assert_same_weights(wa, weights(tmp_path / "b"))
@@ -209,12 +209,14 @@ def test_acgan_d_class_loss_on_reals_only_unless_asked(d_fake_class):
 
 
 @needs("mnist")
-def test_lr_decay_linear_reaches_zero_at_the_last_step(tmp_path):
-    train("dcgan", _cfg("dcgan", steps=4, lr_decay="linear", **TINY), out=tmp_path / "r", verbose=False)
+def test_lr_decay_linear_falls_step_by_step_to_its_last_rate(tmp_path):
+    """Step t (0-based) runs at lr (1 - t / steps): the last of 4 steps at lr / 4; the engine steps the schedulers
+    after every step but the last (no rate is used after it)."""
+    train(get_method("dcgan"), _cfg("dcgan", steps=4, lr_decay="linear", **TINY), out=tmp_path / "r", verbose=False)
     ck = load_checkpoint(tmp_path / "r" / "checkpoints" / "last.ckpt")["method"]
     for name in ("D", "G"):
-        assert ck["optimizers"][name]["param_groups"][0]["lr"] == pytest.approx(0.0, abs=1e-12)
-        assert ck["schedulers"][name]["last_epoch"] == 4
+        assert ck["optimizers"][name]["param_groups"][0]["lr"] == pytest.approx(1e-3 / 4, abs=1e-12)
+        assert ck["schedulers"][name]["last_epoch"] == 3
 
 
 # -- metrics ----------------------------------------------------------------------------------
@@ -285,7 +287,7 @@ def test_precision_recall_density_coverage_on_planted_distributions():
 def test_fid_real_halves_near_zero_and_growing_with_noise_and_blur(featurenet_cache):
     from latentlab.data import load_dataset
     from latentlab.eval.featurenet import load_featurenet
-    fn = load_featurenet("mnist", train_if_missing=False)
+    fn = load_featurenet("mnist")
     x = load_dataset("mnist", "test").images[:4096].float() / 255
     a, b = x[:2048], x[2048:]
     fa = fn.features(a)
@@ -307,7 +309,7 @@ def test_stacked_mnist_dataset_and_per_channel_classifier(featurenet_cache):
     assert s.shape == (3, 28, 28) and s.num_classes == 1000 and len(s) == 10_000
     assert torch.equal(s.labels[:50], load_dataset("stacked_mnist", "test").labels[:50])    # deterministic
     assert len(s.labels.unique()) > 900
-    fn = load_featurenet("stacked_mnist", train_if_missing=False)
+    fn = load_featurenet("stacked_mnist")
     x = s.images[:32].float() / 255
     per = [fn.model(x[:, c:c + 1]).argmax(1) for c in range(3)]
     assert torch.equal(fn.predict(x), 100 * per[0] + 10 * per[1] + per[2])

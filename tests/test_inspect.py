@@ -174,9 +174,9 @@ def test_retrieval_metrics_hand_computed():
 def test_alexnet_resume_is_exact_through_plateau_schedule(tiny_rgb, tmp_path):
     kw = dict(dataset=str(tiny_rgb), batch_size=16, val_every=2, plateau_patience=0, log_every=2, image_every=0,
               eval_at_end=False, val_fraction=0.2, lr=0.05)
-    straight = train("alexnet", _cfg("alexnet", steps=8, **kw), out=tmp_path / "a", verbose=False)
-    train("alexnet", _cfg("alexnet", steps=5, **kw), out=tmp_path / "b", verbose=False)
-    train("alexnet", _cfg("alexnet", steps=8, **kw), resume=tmp_path / "b", verbose=False)
+    straight = train(get_method("alexnet"), _cfg("alexnet", steps=8, **kw), out=tmp_path / "a", verbose=False)
+    train(get_method("alexnet"), _cfg("alexnet", steps=5, **kw), out=tmp_path / "b", verbose=False)
+    train(get_method("alexnet"), _cfg("alexnet", steps=8, **kw), resume=tmp_path / "b", verbose=False)
     assert_same_weights(weights(straight.run_dir), weights(tmp_path / "b"))
     lrs = [r["lr"] for r in map(json.loads, (tmp_path / "b" / "metrics.jsonl").read_text().splitlines())
            if "lr" in r]
@@ -202,7 +202,7 @@ def test_alexnet_every_command_runs(tiny_rgb, tmp_path, capsys):
         assert main(["train", "alexnet", f"dataset={tiny_rgb}", *ALEX_TINY, f"seed={seed}", "image_every=20",
                      "--out", str(out)]) == 0
         runs.append(str(out))
-    from latentlab.engine import load_run
+    from latentlab.api import load_run
     m = load_run(runs[0])
     views = m.view_probs(m.test_set.images[:5])                       # 5 crops + 5 mirrored crops
     assert views.shape == (10, 5, 3) and torch.allclose(views[4], m.predict_proba(m.test_set.images[:5]))
@@ -271,7 +271,7 @@ def test_viz_commands_on_a_supervised_run_and_correlate(tmp_path, capsys):
 def test_alexnet_method_with_a_frozen_torchvision_file(tiny_rgb, tmp_path):
     narrow = AlexNet(3, 1000, channels=(8, 8, 8, 8, 8), hidden=16)   # torchvision keys, narrow widths
     torch.save(narrow.state_dict(), tmp_path / "tv.pth")
-    res = train("alexnet", _cfg("alexnet", dataset=str(tiny_rgb), net="alexnet", pretrained=tmp_path / "tv.pth",
+    res = train(get_method("alexnet"), _cfg("alexnet", dataset=str(tiny_rgb), net="alexnet", pretrained=tmp_path / "tv.pth",
                                 freeze=True, resize=64, crop_size=63, steps=3, batch_size=16, val_every=100,
                                 image_every=0, test_subset=10), out=tmp_path / "r", verbose=False)
     w = weights(res.run_dir)

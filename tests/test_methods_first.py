@@ -21,7 +21,7 @@ def _cfg(method, **kw):
 
 
 def test_supervised_learns_digits(tmp_path, outcome_seed):
-    res = train("supervised", _cfg("supervised", steps=300, batch_size=64, log_every=50, seed=outcome_seed),
+    res = train(get_method("supervised"), _cfg("supervised", steps=300, batch_size=64, log_every=50, seed=outcome_seed),
                 out=tmp_path / "s", verbose=False)
     assert res.eval.metrics["test_accuracy"] > 0.9
     assert res.eval.protocol["selection"].startswith("last step")
@@ -46,7 +46,7 @@ def test_supervised_onecycle_schedule_peaks_then_anneals_and_resumes(tmp_path):
     cfg = _cfg("supervised", steps=20, batch_size=16, lr=0.01, lr_schedule="onecycle", log_every=1,
                eval_at_end=False, ckpt_every=10)
     from latentlab.engine.checkpoint import load_checkpoint
-    train("supervised", cfg, out=tmp_path / "a", verbose=False)
+    train(get_method("supervised"), cfg, out=tmp_path / "a", verbose=False)
     ref = torch.optim.lr_scheduler.OneCycleLR(torch.optim.SGD([torch.zeros(1)], lr=0.01), 0.01, total_steps=20)
     lrs = [ref.get_last_lr()[0]]                   # lrs[t]: the rate of step t (0-based)
     for _ in range(19):
@@ -70,20 +70,20 @@ def test_supervised_fast_preset_is_a_valid_config():
 def test_featurenet_recipe_is_pinned_not_the_supervised_defaults():
     """The FID feature network's recipe is fixed in eval/featurenet.py: changing the ``supervised``
     defaults must not change the network every recorded FID was measured with."""
-    from latentlab.eval.featurenet import RECIPE
+    from latentlab.commands.featurenet import RECIPE
     cfg = resolve_config(get_method("supervised").Config, "supervised", None, RECIPE)
     assert (cfg.lr_schedule, cfg.width, cfg.batch_size, cfg.lr) == ("constant", 32, 64, 1e-3)
 
 
 @needs("mnist")
 def test_supervised_mnist_short(tmp_path, outcome_seed):
-    res = train("supervised", _cfg("supervised", dataset="mnist", steps=150, batch_size=64, log_every=50,
+    res = train(get_method("supervised"), _cfg("supervised", dataset="mnist", steps=150, batch_size=64, log_every=50,
                                    eval_batch_size=2000, seed=outcome_seed), out=tmp_path / "m", verbose=False)
     assert res.eval.metrics["test_accuracy"] > 0.9
 
 
 def test_gan1d_theta_converges_to_data_mean(tmp_path, outcome_seed):
-    res = train("gan1d", _cfg("gan1d", image_every=0, seed=outcome_seed), out=tmp_path / "g", verbose=False)
+    res = train(get_method("gan1d"), _cfg("gan1d", image_every=0, seed=outcome_seed), out=tmp_path / "g", verbose=False)
     assert res.eval.metrics["abs_error"] < 0.15, res.eval.metrics
     img = Image.open(res.artifacts["densities"])
     assert img.width > 600 and img.height > 200
@@ -91,7 +91,7 @@ def test_gan1d_theta_converges_to_data_mean(tmp_path, outcome_seed):
 
 @pytest.mark.parametrize("loss", ["minimax", "nonsaturating"])
 def test_gan1d_both_losses_move_theta_towards_mean(tmp_path, loss, outcome_seed):
-    res = train("gan1d", _cfg("gan1d", loss=loss, steps=600, image_every=0, seed=outcome_seed), out=tmp_path / loss,
+    res = train(get_method("gan1d"), _cfg("gan1d", loss=loss, steps=600, image_every=0, seed=outcome_seed), out=tmp_path / loss,
                 verbose=False)
     assert res.eval.metrics["abs_error"] < 0.5 * res.eval.metrics["data_mean"]
 

@@ -145,7 +145,7 @@ def test_cli_tiny_ssl_run_and_both_protocols(tmp_path, capsys):
 
 
 def test_one_extractor_for_probes_and_descriptors():
-    """eval.representation.extract (behind the probes and viz.features.descriptors): forward_features,
+    """eval.representation.extract (behind the probes and eval.representation.descriptors): forward_features,
     any module's output flattened, or the pooled last conv maps; the encoder's mode is restored."""
     from latentlab import nets
     from latentlab.eval.representation import extract

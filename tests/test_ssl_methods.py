@@ -55,9 +55,9 @@ def test_tiny_overfit_loss_decreases(method, outcome_seed):
                                           ("dino", "center"), ("deepcluster", "pseudo_labels")])
 def test_resume_is_exact_with_queue_bank_and_teacher(tmp_path, method, state):
     common = dict(ckpt_every=0, eval_at_end=False, **({"schedule_steps": 6} if method in ("byol", "dino") else {}))
-    train(method, _cfg(method, steps=6, **common), out=tmp_path / "a", verbose=False)
-    train(method, _cfg(method, steps=3, **common), out=tmp_path / "b", verbose=False)
-    train(method, _cfg(method, steps=6, **common), resume=tmp_path / "b", verbose=False)
+    train(get_method(method), _cfg(method, steps=6, **common), out=tmp_path / "a", verbose=False)
+    train(get_method(method), _cfg(method, steps=3, **common), out=tmp_path / "b", verbose=False)
+    train(get_method(method), _cfg(method, steps=6, **common), resume=tmp_path / "b", verbose=False)
     wa, wb = weights(tmp_path / "a"), weights(tmp_path / "b")
     assert_same_weights(wa, wb)
     assert any(k.startswith(("key_", "target_", "teacher_")) for k in wa) or method in ("npid", "pirl", "deepcluster")
@@ -164,7 +164,7 @@ def test_teachers_follow_the_precision_setting(tmp_path, method, teacher):
     gradients, so not set up by Fabric) must be converted too, or they would average float64 weights into
     float32 and encode in float32. Parameter-free modules (the augmentation pipeline) stay untouched."""
     cfg = _cfg(method, steps=2, precision="64-true", augment="none", eval_at_end=False, ckpt_every=0)
-    train(method, cfg, out=tmp_path / "r", verbose=False)
+    train(get_method(method), cfg, out=tmp_path / "r", verbose=False)
     mods = load_checkpoint(tmp_path / "r" / "checkpoints" / "last.ckpt")["method"]["modules"]
     dtypes = {k: {v.dtype for n, v in sd.items() if v.is_floating_point()} for k, sd in mods.items()}
     assert dtypes["backbone"] == {torch.float64}
@@ -190,7 +190,7 @@ def test_precision_64_true_runs_the_losses_and_method_state_in_float64(tmp_path,
     monkeypatch.setattr(npid, "bank_loss", lambda m, q, p, n: seen.append((q.dtype, p.dtype, n.dtype)) or loss(m, q, p, n))
     cfg = _cfg("npid", steps=2, precision=precision, bank_init="encoder", num_negatives=16, augment="none",
                eval_at_end=False, ckpt_every=0)
-    train("npid", cfg, out=tmp_path / "r", verbose=False)
+    train(get_method("npid"), cfg, out=tmp_path / "r", verbose=False)
     assert seen == [(dtype,) * 3] * 2
     extra = load_checkpoint(tmp_path / "r" / "checkpoints" / "last.ckpt")["method"]["extra"]
     assert extra["bank"].dtype == dtype and extra["log_z"].dtype == torch.float64
@@ -219,7 +219,7 @@ def test_randbit_bits_are_a_label_free_hash_of_the_pixels():
 @pytest.mark.parametrize("method", ["simclr", "rotnet"])
 def test_randbit_views_share_constant_bit_channels(tmp_path, method):
     from latentlab.data.randbit import image_bits
-    from latentlab.engine import load_run
+    from latentlab.api import load_run
     cfg = _cfg(method, randbit=3, steps=3, eval_at_end=False, ckpt_every=0)
     m = get_method(method)(cfg)
     m.setup(make_fabric(cfg))
@@ -231,7 +231,7 @@ def test_randbit_views_share_constant_bit_channels(tmp_path, method):
     assert not torch.equal(v1[:, :1], v2[:, :1])                           # the image part is augmented
     assert torch.equal(m.prepare_eval(x)[:, 1:], bits)
     assert m.images()["views"].shape[1] == 1                               # pictures show the image only
-    train(method, cfg, out=tmp_path / "r", verbose=False)
+    train(get_method(method), cfg, out=tmp_path / "r", verbose=False)
     run = load_run(tmp_path / "r")                                         # the 4-channel encoder reloads
     assert run.encoder().forward_features(run.prepare_eval(x)).shape == (8, 32)
 

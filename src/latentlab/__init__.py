@@ -9,7 +9,7 @@ The API (``latentlab.api``) is imported on first use, so ``import latentlab`` st
 
 __version__ = "0.1.0"
 
-_API = ("Run", "load", "resolve", "train")
+_API = ("Run", "featurenet", "load", "load_run", "resolve", "train")
 _ERRORS = ("LatentlabError", "ConfigError", "DataError", "NonFiniteLossError")
 __all__ = [*_API, *_ERRORS, "methods", "__version__"]
 

@@ -8,6 +8,7 @@
     run = ll.load("runs/ring8")      # a finished or interrupted run
     ll.methods()                     # name -> one-line summary (the ``latentlab.methods`` package, called)
     ll.resolve("dcgan", steps=500)   # the resolved, validated config as a dict
+    ll.featurenet("mnist")           # train the frozen feature network that FID/KID read (evaluation never does)
 
 The same validation and errors as the CLI, raised as exceptions instead of exit codes (``LatentlabError`` and
 its subclasses ``ConfigError`` and ``DataError``); nothing here prints except the training progress
@@ -22,12 +23,13 @@ from typing import Any
 import torch
 
 from .config import resolve_config, to_dict
-from .engine import load_run, load_run_config, train as _train, write_eval
+from .engine import Method, open_run, run_config, run_method_name, train as _train, write_eval
 from .engine.loop import eval_file
 from .engine.logging import read_metrics
 from .errors import ConfigError
 from .eval import run_protocol
-from .methods import EvalResult, Method, get_method
+from .methods import get_method
+from .results import EvalResult
 
 
 class Run:
@@ -94,7 +96,7 @@ def train(method: str, out: str | Path | None = None, config_file: str | Path | 
         raise ConfigError("resume cannot be combined with out or config_file: the run continues in its own "
                           "directory with its own config.yaml")
     cfg = train_config(method, config_file, {k: _text(v) for k, v in overrides.items()}, resume, out)
-    res = _train(method, cfg, out=out, resume=resume, verbose=verbose)
+    res = _train(get_method(method), cfg, out=out, resume=resume, verbose=verbose)
     return Run(res.run_dir, load_run(res.run_dir), res.eval)
 
 
@@ -107,10 +109,23 @@ def train_config(method: str, config_file, overrides: dict, resume=None, out=Non
         if value:
             raise ConfigError(f"{opt} cannot be used with --resume: the run continues in {resume} with its own "
                               f"config.yaml (change a key that may change with key=value)")
-    name, cfg = load_run_config(resume, overrides)
+    name = run_method_name(resume)
     if name != method:
         raise ConfigError(f"{resume}: run is of method '{name}', not '{method}'")
-    return cfg
+    return run_config(get_method(name), resume, overrides)
+
+
+def load_run(run_dir: str | Path, overrides: dict | None = None, checkpoint: str | Path | None = None) -> Method:
+    """The method of a run directory, by the name in its config.yaml, with its last (or ``checkpoint``'s)
+    weights (``engine.open_run`` with the class looked up)."""
+    return open_run(get_method(run_method_name(run_dir)), run_dir, overrides, checkpoint)
+
+
+def featurenet(dataset: str, steps: int | None = None, seed: int = 0, verbose: bool = False) -> dict:
+    """Train and cache the frozen feature network of ``dataset`` that FID/KID and the class protocols read
+    (``latentlab featurenet DATASET``); returns its metadata. Evaluation never trains it by itself."""
+    from .commands.featurenet import DEFAULT_STEPS, train_featurenet
+    return train_featurenet(dataset, steps or DEFAULT_STEPS, seed=seed, verbose=verbose)
 
 
 def load(run_dir: str | Path, **overrides) -> Run:
@@ -126,4 +141,4 @@ def _text(v: Any) -> Any:
     return str(v) if v is not None else "null"
 
 
-__all__ = ["Run", "load", "resolve", "train"]
+__all__ = ["Run", "featurenet", "load", "load_run", "resolve", "train"]

@@ -3,7 +3,7 @@
     latentlab methods [--verbose]
     latentlab train METHOD [--config F.yaml] [--out DIR] [--dry-run] [key=value ...]
     latentlab train METHOD --resume RUN_DIR [key=value ...]   (only config.RESUMABLE_KEYS may change)
-    latentlab eval RUN_DIR [--protocol P] [--layer features|maps|MODULE] [--json]
+    latentlab eval RUN_DIR [--protocol P] [--layer features|maps|MODULE] [--option KEY=VALUE] [--json]
     latentlab sample RUN_DIR --n N --out FILE.png [--class C] [--seed S]
     latentlab data list | fetch NAME | verify NAME
 
@@ -31,6 +31,7 @@ def cmd_methods(args) -> int:
     if args.verbose:
         for name in sorted(METHODS):
             print(f"\n{name}:")
+            print(f"  protocols: default, {', '.join(METHODS[name].protocols) or '(none other)'}")
             for key, tp, default, help_ in describe(METHODS[name].Config):
                 print(f"  {key:<16} {tp:<20} {default!r:<22} {help_}")
     return 0
@@ -40,11 +41,12 @@ def cmd_train(args) -> int:
     from .api import train_config
     from .config import parse_overrides, to_yaml
     from .engine import train
+    from .methods import get_method
     cfg = train_config(args.method, args.config, parse_overrides(args.overrides), args.resume, args.out)
     if args.dry_run:
         print(to_yaml(cfg, args.method), end="")
         return 0
-    res = train(args.method, cfg, out=args.out, resume=args.resume)
+    res = train(get_method(args.method), cfg, out=args.out, resume=args.resume)
     if res.eval is None:
         return 0
     _print_result(res.run_dir, res.eval.metrics, res.artifacts, res.steps, res.seconds)
@@ -64,7 +66,8 @@ def _print_result(run_dir, metrics, artifacts, steps=None, seconds=None) -> None
 
 
 def cmd_eval(args) -> int:
-    from .engine import load_run, write_eval
+    from .api import load_run
+    from .engine import write_eval
     from .engine.loop import eval_file, eval_record
     from .eval import run_protocol
     from .fileio import dumps
@@ -72,6 +75,7 @@ def cmd_eval(args) -> int:
     kw = {"layer": args.layer} if args.layer else {}
     if args.weight_decays:
         kw["weight_decays"] = _floats(args.weight_decays, "--weight-decays")
+    kw.update(_options(args.option))
     res = run_protocol(method, args.protocol, **kw)
     edge = res.protocol.get("weight_decay_at_grid_edge")
     if edge:
@@ -86,6 +90,24 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def _options(items: list[str] | None) -> dict:
+    """``--option key=value`` pairs of a protocol (``--option split=test --option n=2000``); numbers parsed."""
+    from .errors import ConfigError
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--option '{item}': expected KEY=VALUE")
+        for cast in (int, float):
+            try:
+                value = cast(value)
+                break
+            except ValueError:
+                pass
+        out[key] = value
+    return out
+
+
 def _floats(text: str, option: str) -> list[float]:
     from .errors import ConfigError
     try:
@@ -95,7 +117,7 @@ def _floats(text: str, option: str) -> list[float]:
 
 
 def cmd_sample(args) -> int:
-    from .engine import load_run
+    from .api import load_run
     from .errors import ConfigError
     if args.n < 1:
         raise ConfigError(f"--n {args.n}: the number of samples must be at least 1")
@@ -131,11 +153,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("eval", help="evaluate a run's last checkpoint")
     s.add_argument("run_dir")
-    s.add_argument("--protocol", help="evaluation protocol where a method offers several")
+    s.add_argument("--protocol", help="a protocol the run's method supports (its default evaluation without; "
+                   "`latentlab methods --verbose` lists each method's protocols)")
     s.add_argument("--layer", help="representation protocols: features (forward_features, default), maps (the last "
                    "conv maps, pooled to <= 4096 values) or a module name (named_modules; output flattened)")
     s.add_argument("--weight-decays", metavar="W1,W2,...", help="linear protocol: the weight decays tried on the "
                    "validation split (default: the probe's grid; the result records it as weight_decay_grid)")
+    s.add_argument("--option", action="append", metavar="KEY=VALUE", help="a protocol's option, e.g. split=test, "
+                   "n=2000 (repeatable)")
     s.add_argument("--json", action="store_true", help="print one JSON object of metric -> value")
     s.set_defaults(func=cmd_eval)
 

@@ -53,6 +53,8 @@ class TrainConfig:
     image_every: int = param(500, ge=0, help="steps between image grids (0: off)")
     eval_at_end: bool = param(True, help="run the method's evaluation when training ends")
     max_seconds: float | None = param(None, gt=0, help="stop training after this wall time (benchmarks' CPU budget)")
+    init_from: str | None = param(None, help="start from another run's weights: RUN_DIR[:MODULE[=TARGET]][:KEY_PREFIX] "
+                                             "(engine/init_from.py; recorded in init_from.json)")
 
     def __post_init__(self):
         validate(self)
@@ -67,7 +69,7 @@ class TrainConfig:
 # the optimizer state carries, the seed, the data), so a resume refuses to change it.
 RESUMABLE_KEYS = ("steps", "max_seconds", "log_every", "ckpt_every", "image_every", "eval_at_end", "data_dir",
                   "channels_last", "compile", "knn_every", "fid_every", "fid_track_samples",
-                  "eval_samples", "mode_samples", "featurenet_steps", "knn_samples")   # the last four: evaluation only
+                  "eval_samples", "mode_samples", "knn_samples")   # the last three: evaluation only
 
 
 def require(cond: bool, key: str, value: Any, why: str) -> None:

@@ -9,5 +9,5 @@ import pkgutil
 
 
 def register_all(subparsers) -> None:
-    for m in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+    for m in sorted((m for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")), key=lambda m: m.name):
         importlib.import_module(f"{__name__}.{m.name}").register(subparsers)

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import LatentlabError
-from ..viz.runs import open_run
+from ._common import open_run
 
 
 @torch.no_grad()

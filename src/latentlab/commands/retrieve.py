@@ -5,13 +5,13 @@ from __future__ import annotations
 import torch
 
 from ..errors import LatentlabError
-from ..viz.runs import open_run, parse_ints, read_image, write_picture
+from ._common import open_run, parse_ints, read_image, write_picture
 
 
 def cmd_retrieve(a) -> int:
     from ..data import load_dataset
     from ..eval.retrieval import l2_neighbours, subsample
-    from ..viz.features import descriptors, pixels
+    from ..eval.representation import descriptors, pixels
     from ..viz.retrieval import annotate_panel, retrieval_panel
     m = open_run(a.run_dir)
     train = load_dataset(m.cfg.dataset, "train", m.cfg.data_dir)

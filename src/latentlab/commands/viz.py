@@ -5,11 +5,11 @@ from __future__ import annotations
 import torch
 
 from ..errors import LatentlabError
-from ..viz.runs import open_run, parse_ints, read_image, write_picture
+from ._common import open_run, parse_ints, read_image, write_picture
 
 
 def cmd_filters(a) -> int:
-    from ..viz.features import get_encoder
+    from ..eval.representation import get_encoder
     from ..viz.filters import filter_grid, first_conv
     m = open_run(a.run_dir)
     enc = get_encoder(m)
@@ -32,7 +32,7 @@ def _input_image(m, a) -> tuple[torch.Tensor, str]:
 
 def cmd_activations(a) -> int:
     from ..viz import activations as act
-    from ..viz.features import get_encoder
+    from ..eval.representation import get_encoder
     m = open_run(a.run_dir)
     enc = get_encoder(m)
     if a.top:
@@ -62,7 +62,7 @@ def cmd_embedding(a) -> int:
     from ..data import load_dataset
     from ..eval.retrieval import subsample
     from ..viz.embedding import embedding_figure, projector_export, tsne
-    from ..viz.features import descriptors
+    from ..eval.representation import descriptors
     m = open_run(a.run_dir)
     test = load_dataset(m.cfg.dataset, "test", m.cfg.data_dir)
     idx = subsample(len(test), a.n, a.seed)

@@ -7,7 +7,8 @@ import argparse
 
 from latentlab.errors import DataError
 from latentlab.data.download import fetch, get_spec, verify
-from latentlab.data.registry import DATASETS, resolve_data_dir
+from latentlab.data.paths import resolve_data_dir
+from latentlab.data.registry import DATASETS
 from latentlab.data.synthetic import DISTRIBUTIONS
 
 
@@ -43,7 +44,8 @@ def cmd_list(args) -> int:
     rows = [("name", "shape", "classes", "files", "description")]
     for s in DATASETS.values():
         n = sum((root / s.name / r).is_file() for r in s.files)
-        files = "embedded" if s.embedded else f"{n}/{len(s.files)} present"
+        files = ("embedded" if s.embedded else f"made from {s.fetch_as}" if s.fetch_as
+                 else f"{n}/{len(s.files)} present")
         rows.append((s.name, "x".join(map(str, s.shape)), str(s.num_classes), files, s.description))
     for d in DISTRIBUTIONS.values():
         rows.append((d.name, f"{d.dim}-d", "-", "synthetic",
@@ -58,6 +60,9 @@ def cmd_fetch(args) -> int:
     if spec.embedded:
         print(f"{args.name}: embedded, nothing to fetch")
         return 0
+    if spec.fetch_as:
+        print(f"{args.name}: made from {spec.fetch_as} when loaded; fetching {spec.fetch_as}")
+        args.name = spec.fetch_as
     for p in fetch(args.name, args.data_dir, mirror=args.mirror, progress=not args.quiet):
         print(f"ok  {p}")
     return 0
@@ -68,6 +73,9 @@ def cmd_verify(args) -> int:
     if spec.embedded:
         print(f"{args.name}: embedded, nothing to verify")
         return 0
+    if spec.fetch_as:
+        print(f"{args.name}: made from {spec.fetch_as}; verifying {spec.fetch_as}")
+        args.name = spec.fetch_as
     root = resolve_data_dir(args.data_dir) / args.name
     status = verify(args.name, args.data_dir)
     for rel, s in status.items():

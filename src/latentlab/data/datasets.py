@@ -1,40 +1,95 @@
-"""In-memory labelled image datasets and `load_dataset`, the one entry point to all readers."""
+"""Datasets of named fields and `load_dataset`, the one entry point to every reader.
+
+A dataset is a set of aligned fields, one row per example: ``image`` (uint8 (N, C, H, W)) always, and any of
+``label`` (int64 class), ``target_image`` (uint8, a paired image: Pix2Pix-style data), ``angle``,
+``keypoints``, ``visibility``, ``domain`` ... Its registry entry (``data/registry.py``) says which fields exist
+and carries the loader that makes them, so there is no dispatch on names here. Fields are tensors in memory,
+or ``MappedArray`` rows read from a memory-mapped cache on demand (``load_dataset(..., lazy=True)``) behind
+the same indexing.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from latentlab.errors import DataError
 from latentlab.data import readers
-from latentlab.data.registry import DATASETS, resolve_data_dir
+from latentlab.data.paths import resolve_data_dir
+from latentlab.data.registry import DATASETS
+from latentlab.errors import DataError
 
 SPLITS = ("train", "test")
+
+
+class MappedArray:
+    """Rows of a (possibly memory-mapped) numpy array, read on indexing: ``a[idx]`` -> a torch tensor copy.
+    Has the ``shape``, ``dtype``, ``len`` and indexing the streams and protocols use on a tensor field."""
+
+    def __init__(self, array: np.ndarray):
+        self.array = array
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    @property
+    def shape(self) -> torch.Size:
+        return torch.Size(self.array.shape)
+
+    @property
+    def ndim(self) -> int:
+        return self.array.ndim
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return torch.from_numpy(np.zeros(0, self.array.dtype)).dtype
+
+    def __getitem__(self, idx) -> torch.Tensor:
+        if isinstance(idx, torch.Tensor):
+            idx = idx.numpy()
+        return torch.from_numpy(np.array(self.array[idx]))
 
 
 @dataclass
 class ImageDataset:
     name: str
     split: str
-    images: torch.Tensor  # (N, C, H, W) uint8, contiguous
-    labels: torch.Tensor  # (N,) int64
-    classes: list[str]
+    fields: dict[str, torch.Tensor | MappedArray]   # field -> (N, ...), aligned rows; "image" always
+    classes: list[str] = field(default_factory=list)
 
     def __post_init__(self):
-        if self.images.dtype != torch.uint8 or self.images.ndim != 4:
-            raise ValueError(f"images must be uint8 (N, C, H, W), got {self.images.dtype} {tuple(self.images.shape)}")
-        if self.labels.dtype != torch.int64 or self.labels.shape != (len(self.images),):
-            raise ValueError(f"labels must be int64 (N,), got {self.labels.dtype} {tuple(self.labels.shape)}")
-        self.images = self.images.contiguous()
+        if "image" not in self.fields:
+            raise ValueError(f"{self.name}: a dataset needs an 'image' field (has {', '.join(self.fields)})")
+        n = len(self.fields["image"])
+        for k, t in self.fields.items():
+            if len(t) != n:
+                raise ValueError(f"{self.name}: field '{k}' has {len(t)} rows, 'image' has {n}")
+        for k in ("image", "target_image"):
+            t = self.fields.get(k)
+            if t is not None and (t.dtype != torch.uint8 or t.ndim != 4):
+                raise ValueError(f"{k} must be uint8 (N, C, H, W), got {t.dtype} {tuple(t.shape)}")
+        lab = self.fields.get("label")
+        if lab is not None and (lab.dtype != torch.int64 or tuple(lab.shape) != (n,)):
+            raise ValueError(f"labels must be int64 (N,), got {lab.dtype} {tuple(lab.shape)}")
+        self.fields = {k: t.contiguous() if isinstance(t, torch.Tensor) else t for k, t in self.fields.items()}
+
+    @property
+    def images(self):
+        return self.fields["image"]
+
+    @property
+    def labels(self):
+        if "label" not in self.fields:
+            raise DataError(f"{self.name}: has no 'label' field (fields: {', '.join(self.fields)})")
+        return self.fields["label"]
 
     def __len__(self) -> int:
-        return self.labels.shape[0]
+        return len(self.fields["image"])
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.images[i], self.labels[i]
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {k: t[i] for k, t in self.fields.items()}
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -51,10 +106,10 @@ class ImageDataset:
         return self.subset(tr), self.subset(va)
 
     def subset(self, indices) -> ImageDataset:
-        """A copy holding only `indices` (int sequence/tensor, or a bool mask)."""
+        """A copy holding only `indices` (int sequence/tensor, or a bool mask), every field in memory."""
         idx = torch.as_tensor(indices if not isinstance(indices, range) else list(indices))
-        idx = idx if idx.dtype == torch.bool else idx.long()
-        return ImageDataset(self.name, self.split, self.images[idx], self.labels[idx], list(self.classes))
+        idx = idx.nonzero().squeeze(1) if idx.dtype == torch.bool else idx.long()
+        return ImageDataset(self.name, self.split, {k: t[idx] for k, t in self.fields.items()}, list(self.classes))
 
 
 def split_train_val(n: int, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -64,51 +119,45 @@ def split_train_val(n: int, val_fraction: float, seed: int) -> tuple[torch.Tenso
     return perm[n_val:], perm[:n_val]
 
 
-def _tensor(a: np.ndarray) -> torch.Tensor:
+def _field(a: np.ndarray, lazy: bool):
+    if lazy and isinstance(a, np.memmap):
+        return MappedArray(a)
     return torch.from_numpy(np.require(a, requirements=["C", "W"]))  # writable, contiguous
 
 
-def load_dataset(name: str, split: str = "train", data_dir: str | Path | None = None) -> ImageDataset:
-    """A registered dataset (see DATASETS) read from <data_dir>/<name>/, or a directory path holding
-    either the four MNIST-layout idx files or one sub-folder of images per class."""
+def load_dataset(name: str, split: str = "train", data_dir: str | Path | None = None,
+                 lazy: bool = False) -> ImageDataset:
+    """A registered dataset (``DATASETS``: its loader reads <data_dir>/<name>/ or makes the data), or a
+    directory path holding either the four MNIST-layout idx files or one sub-folder of images per class.
+    ``lazy``: fields the loader memory-maps stay on disk, rows read on indexing (``MappedArray``)."""
     if split not in SPLITS:
         raise DataError(f"{name}: unknown split {split!r} (expected one of {', '.join(SPLITS)})")
     name = str(name)
-    if name == "stacked_mnist":  # generated from mnist (data/stacked.py)
-        from latentlab.data.stacked import stacked_mnist
-        return stacked_mnist(split, data_dir)
     if name in DATASETS:
-        spec, root = DATASETS[name], resolve_data_dir(data_dir) / name
+        spec, data_root = DATASETS[name], resolve_data_dir(data_dir)
         try:
-            if name == "digits":
-                x, y = readers.read_digits(split)
-            elif name == "mnist":
-                x, y = readers.read_idx_split(root, split)
-            elif name == "usps":
-                x, y = readers.read_usps_h5(root / "usps.h5", split)
-            elif name == "mnist_m":
-                x, y = readers.read_mnist_m(root / "mnist_m.tar.gz", split)
-            else:  # pragma: no cover - a spec without a reader
-                raise DataError(f"{name}: no reader registered")
+            arrays = spec.load(data_root, split, lazy)
         except readers.MissingFileError as e:
-            raise DataError(f"{e} (run `latentlab data fetch {name}`, or set data_dir=DIR or "
-                            f"$LATENTLAB_DATA to a folder holding {name}/)") from None
-        if x.shape[1:] != spec.shape:
-            raise DataError(f"{root}: images have shape {x.shape[1:]}, expected {spec.shape}")
-        classes = list(spec.classes)
-    elif Path(name).expanduser().is_dir():
+            need = spec.fetch_as or name
+            raise DataError(f"{e} (run `latentlab data fetch {need}`, or set data_dir=DIR or "
+                            f"$LATENTLAB_DATA to a folder holding {need}/)") from None
+        if set(arrays) != set(spec.fields):
+            raise DataError(f"{name}: loader gave fields {sorted(arrays)}, the spec names {sorted(spec.fields)}")
+        if tuple(arrays["image"].shape[1:]) != spec.shape:
+            raise DataError(f"{data_root / name}: images have shape {arrays['image'].shape[1:]}, expected {spec.shape}")
+        return ImageDataset(name, split, {k: _field(a, lazy) for k, a in arrays.items()}, list(spec.classes))
+    if Path(name).expanduser().is_dir():
         root = Path(name).expanduser()
         if readers.has_idx(root):
             x, y = readers.read_idx_split(root, split, num_classes=None)
             classes = [str(i) for i in range(max(10, int(y.max(initial=0)) + 1))]
         else:
             x, y, classes = readers.read_image_folder(root, split)
-        name = root.resolve().name
-    else:
-        from latentlab.data.synthetic import DISTRIBUTIONS
+        return ImageDataset(root.resolve().name, split, {"image": _field(x, False), "label": _field(y, False)},
+                            classes)
+    from latentlab.data.synthetic import DISTRIBUTIONS
 
-        hint = (" (a synthetic 1-D/2-D distribution of points, not images: for gan1d and gan2d only)"
-                if name in DISTRIBUTIONS else "")
-        raise DataError(f"{name}: unknown dataset{hint}; known: {', '.join(DATASETS)}, "
-                        "or a directory of MNIST idx files or of class sub-folders")
-    return ImageDataset(name, split, _tensor(x), _tensor(y), classes)
+    hint = (" (a synthetic 1-D/2-D distribution of points, not images: for gan1d and gan2d only)"
+            if name in DISTRIBUTIONS else "")
+    raise DataError(f"{name}: unknown dataset{hint}; known: {', '.join(DATASETS)}, "
+                    "or a directory of MNIST idx files or of class sub-folders")

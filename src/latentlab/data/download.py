@@ -16,7 +16,8 @@ from pathlib import Path
 
 from latentlab.errors import DataError
 from latentlab.fileio import atomic_open
-from latentlab.data.registry import DATASETS, DatasetSpec, resolve_data_dir
+from latentlab.data.paths import resolve_data_dir
+from latentlab.data.registry import DATASETS, DatasetSpec
 
 
 def get_spec(name: str) -> DatasetSpec:

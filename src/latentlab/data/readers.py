@@ -20,7 +20,7 @@ from PIL import Image, UnidentifiedImageError
 
 from latentlab.errors import DataError
 from latentlab.fileio import atomic_open
-from latentlab.data.registry import resolve_cache_dir
+from latentlab.data.paths import resolve_cache_dir
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm"}
 GREY_MODES = {"1", "L", "LA", "I", "I;16", "F"}
@@ -212,14 +212,15 @@ def _save_npy(path: Path, arr: np.ndarray) -> None:
         np.save(f, arr)
 
 
-def read_mnist_m(archive: Path, split: str) -> Arrays:
-    """MNIST-M, cached as .npy in the cache dir keyed by the archive's path, size and mtime."""
+def read_mnist_m(archive: Path, split: str, mmap: bool = False) -> Arrays:
+    """MNIST-M, cached as .npy in the cache dir keyed by the archive's path, size and mtime; ``mmap``: the
+    cached images memory-mapped (read on demand) once the cache exists."""
     st = _need(archive).stat()
     tag = hashlib.sha1(str(archive.resolve()).encode()).hexdigest()[:10]
     cache, key = resolve_cache_dir(), f"mnist_m-{tag}-{st.st_size}-{st.st_mtime_ns}"
     xp, yp = cache / f"{key}-{split}-images.npy", cache / f"{key}-{split}-labels.npy"
     try:
-        x, y = np.load(xp), np.load(yp)
+        x, y = np.load(xp, mmap_mode="r" if mmap else None), np.load(yp)
         if x.dtype == np.uint8 and x.shape[1:] == (3, 32, 32) and y.dtype == np.int64 and y.shape == (len(x),):
             return x, y
     except (OSError, ValueError, EOFError):

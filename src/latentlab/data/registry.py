@@ -1,14 +1,20 @@
-"""Dataset registry: what each named dataset is, which files it needs, where they come from.
+"""Dataset registry: what each named dataset is, its fields, which files it needs, where they come from, and
+the loader that reads (or generates) it.
 
 Files of dataset X live at ``<data_dir>/X/<relpath>``, the layout of a plain mirror, so
-``data_dir`` may point straight at a copy of the offline data folder.
+``data_dir`` may point straight at a copy of the offline data folder. A loader is
+``load(data_dir, split, lazy) -> {field: numpy array}`` with exactly the fields its entry names.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from latentlab.data import paired, readers, stacked
 
 DIGIT_CLASSES = [str(i) for i in range(10)]
 
@@ -27,8 +33,18 @@ class DatasetSpec:
     shape: tuple[int, int, int]  # (C, H, W)
     num_classes: int
     citation: str
+    load: Callable[[Path, str, bool], dict[str, np.ndarray]] | None = None
+    fields: dict[str, str] = field(default_factory=lambda: dict(LABELLED))  # field -> what it holds
     embedded: bool = False
     classes: list[str] = field(default_factory=lambda: list(DIGIT_CLASSES))
+    fetch_as: str | None = None  # generated from another dataset's files: the one to fetch
+
+
+LABELLED = {"image": "uint8 (C, H, W)", "label": "int64 class"}
+
+
+def _labelled(x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
+    return {"image": x, "label": y}
 
 
 _MNIST_FILES = {
@@ -45,6 +61,7 @@ DATASETS: dict[str, DatasetSpec] = {
             name="digits",
             description="UCI optical digits via scikit-learn (1797 8x8, 80/20 seeded stratified split)",
             files={}, urls={}, shape=(1, 8, 8), num_classes=10, embedded=True,
+            load=lambda root, split, lazy: _labelled(*readers.read_digits(split)),
             citation="E. Alpaydin, C. Kaynak. Optical Recognition of Handwritten Digits. UCI ML Repository, 1998.",
         ),
         DatasetSpec(
@@ -53,6 +70,7 @@ DATASETS: dict[str, DatasetSpec] = {
             files=_MNIST_FILES,
             urls={f: [m + f for m in _MNIST_MIRRORS] for f in _MNIST_FILES},
             shape=(1, 28, 28), num_classes=10,
+            load=lambda root, split, lazy: _labelled(*readers.read_idx_split(root / "mnist", split)),
             citation="Y. LeCun, L. Bottou, Y. Bengio, P. Haffner. Gradient-based learning applied to "
             "document recognition. Proc. IEEE 86(11), 1998.",
         ),
@@ -68,6 +86,7 @@ DATASETS: dict[str, DatasetSpec] = {
                 "usps.t.bz2": ["https://www.csie.ntu.edu.tw/~cjlin/libsvmtools/datasets/multiclass/usps.t.bz2"],
             },
             shape=(1, 16, 16), num_classes=10,
+            load=lambda root, split, lazy: _labelled(*readers.read_usps_h5(root / "usps" / "usps.h5", split)),
             citation="J. J. Hull. A database for handwritten text recognition research. IEEE TPAMI 16(5), 1994.",
         ),
         DatasetSpec(
@@ -78,19 +97,23 @@ DATASETS: dict[str, DatasetSpec] = {
             files={"mnist_m.tar.gz": "397772a7f00e120fba28d851e797a050e204aa507f752e376901df75df630f70"},
             urls={"mnist_m.tar.gz": []},
             shape=(3, 32, 32), num_classes=10,
+            load=lambda root, split, lazy: _labelled(*readers.read_mnist_m(root / "mnist_m" / "mnist_m.tar.gz",
+                                                                           split, mmap=lazy)),
             citation="Y. Ganin, V. Lempitsky. Unsupervised Domain Adaptation by Backpropagation. ICML 2015.",
+        ),
+        DatasetSpec(
+            name="stacked_mnist",
+            description="Stacked-MNIST: three MNIST digits as R, G, B (1,000 modes; generated, seeded)",
+            files={}, urls={}, shape=(3, 28, 28), num_classes=1000, fetch_as="mnist",
+            load=stacked.load, classes=[f"{i:03d}" for i in range(1000)],
+            citation="L. Metz et al. Unrolled Generative Adversarial Networks. ICLR 2017.",
+        ),
+        DatasetSpec(
+            name="mnist_m_colourise",
+            description="Paired MNIST-M colourisation: the grey version of each image -> its colour image",
+            files={}, urls={}, shape=(1, 32, 32), num_classes=10, fetch_as="mnist_m",
+            load=paired.mnist_m_colourise, fields=dict(paired.PAIRED),
+            citation="P. Isola et al. Image-to-Image Translation with Conditional Adversarial Networks. CVPR 2017.",
         ),
     ]
 }
-
-
-def resolve_data_dir(data_dir: str | Path | None = None) -> Path:
-    """Argument, else $LATENTLAB_DATA, else ~/.cache/latentlab/data."""
-    d = data_dir or os.environ.get("LATENTLAB_DATA") or Path.home() / ".cache" / "latentlab" / "data"
-    return Path(d).expanduser()
-
-
-def resolve_cache_dir() -> Path:
-    """$LATENTLAB_CACHE, else ~/.cache/latentlab/cache (decoded-array caches, safe to delete)."""
-    d = os.environ.get("LATENTLAB_CACHE") or Path.home() / ".cache" / "latentlab" / "cache"
-    return Path(d).expanduser()

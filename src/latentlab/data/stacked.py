@@ -9,21 +9,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
+
+from latentlab.data import readers
 
 SIZES = {"train": 60_000, "test": 10_000}
 SEED = 2017
 
 
-def stacked_mnist(split: str = "train", data_dir: str | Path | None = None, n: int | None = None,
-                  seed: int = SEED):
-    """ImageDataset of ``n`` (default: the MNIST split's size) 3x28x28 uint8 images with 1,000 classes."""
-    from .datasets import ImageDataset, load_dataset
-    base = load_dataset("mnist", split, data_dir)
+def load(data_dir: Path, split: str, lazy: bool = False, n: int | None = None,
+         seed: int = SEED) -> dict[str, np.ndarray]:
+    """``n`` (default: the MNIST split's size) 3x28x28 uint8 images with 1,000 classes, from <data_dir>/mnist."""
+    x, y = readers.read_idx_split(Path(data_dir) / "mnist", split)
     n = SIZES[split] if n is None else n
     g = torch.Generator().manual_seed(seed + (0 if split == "train" else 1))
-    idx = torch.randint(len(base), (n, 3), generator=g)                 # (n, 3) digit indices
-    images = base.images[idx].squeeze(2)                                # (n, 3, 28, 28)
-    y = base.labels[idx]                                                # (n, 3)
-    labels = 100 * y[:, 0] + 10 * y[:, 1] + y[:, 2]
-    return ImageDataset("stacked_mnist", split, images, labels, [f"{i:03d}" for i in range(1000)])
+    idx = torch.randint(len(x), (n, 3), generator=g).numpy()          # (n, 3) digit indices
+    images = x[idx][:, :, 0]                                           # (n, 3, 28, 28)
+    d = y[idx]                                                         # (n, 3)
+    return {"image": np.ascontiguousarray(images), "label": (100 * d[:, 0] + 10 * d[:, 1] + d[:, 2]).astype(np.int64)}

@@ -1,9 +1,11 @@
 """The one training loop, on Lightning Fabric, that runs every method.
 
     run dir  <-  config.yaml (before training), metrics.jsonl, tb/, images/, checkpoints/, weights.safetensors
-    for step in range(start, steps):
-        batch = next(stream)                      # position checkpointed
+    for step in range(start, steps):              # step: steps done before this one
+        batch = next(stream)                      # position(s) checkpointed
         logs  = method.training_step(batch, step) # the method's own updates (GAN: D then G)
+        method.step = step + 1                    # steps done, from here on and after training
+        EMA updates; schedulers; monitors at their interval
         log / images / checkpoint / stop on signal
 
 Resume loads every network, optimizer, scheduler, method buffer, the data position and the RNG
@@ -29,9 +31,13 @@ import torch
 from ..config import RESUMABLE_KEYS, to_dict, to_yaml
 from ..errors import LatentlabError, NonFiniteLossError
 from ..fileio import finite_json, write_json, write_text
-from ..methods.base import EvalResult, Method, get_method, unwrap
+from ..modules import unwrap
+from ..results import EvalResult
+from .method import Method
+from .init_from import init_from
 from .checkpoint import load_checkpoint, load_state, rng_state, save_checkpoint, save_weights, set_rng_state
 from .logging import RunLogger, read_log
+from ..nets.ema import ema_update
 
 
 class TrainingInterrupted(Exception):
@@ -150,10 +156,16 @@ def _gather_rng(fabric) -> list[dict[str, Any]]:
     return out
 
 
-def train(method_name: str, cfg, out: str | Path | None = None, resume: str | Path | None = None,
+def train(method: type[Method] | Method, cfg=None, out: str | Path | None = None, resume: str | Path | None = None,
           fabric=None, verbose: bool = True) -> TrainResult:
-    """Train ``method_name`` with the resolved ``cfg``; returns the run directory and final evaluation."""
-    cls = get_method(method_name)
+    """Train ``method``, a method class (built here, after seeding, with the resolved ``cfg``) or an instance
+    built by the caller (``cfg`` is its own); returns the run directory and final evaluation."""
+    built = isinstance(method, Method)
+    cls = type(method) if built else method
+    cfg = method.cfg if built else cfg
+    if cfg is None:
+        raise LatentlabError(f"train: no config for method class '{cls.name}' (pass cfg=)")
+    method_name = cls.name
     fabric = fabric or make_fabric(cfg)
     fabric.launch()
     rank, world = fabric.global_rank, fabric.world_size
@@ -179,7 +191,8 @@ def train(method_name: str, cfg, out: str | Path | None = None, resume: str | Pa
         state = None
 
     seed_all(cfg.seed)                     # the same seed on every rank: identical networks, teachers, banks
-    method = cls(cfg)                      # builds networks and loads data: errors before any file is written
+    if not built:
+        method = cls(cfg)                  # builds networks and loads data: errors before any file is written
     method.setup(fabric)
     if rank:
         seed_all(cfg.seed + rank)          # then each process draws its own augmentations and noise
@@ -195,9 +208,14 @@ def train(method_name: str, cfg, out: str | Path | None = None, resume: str | Pa
         start = int(state["step"])
 
     is_main = rank == 0
+    record = None
+    if state is None and cfg.init_from:   # another run's weights, checked before anything is written
+        record = init_from(method, cfg.init_from, None)
     if is_main:
         (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
         write_text(run_dir / "config.yaml", to_yaml(cfg, method_name))
+        if record is not None:
+            write_json(run_dir / "init_from.json", record)
     logger = RunLogger(run_dir, cfg.steps, start, enabled=is_main, resume=resume is not None)
 
     def checkpoint(done: int, periodic: bool) -> None:
@@ -217,6 +235,7 @@ def train(method_name: str, cfg, out: str | Path | None = None, resume: str | Pa
     # 64-true: the whole step in float64, losses included (Fabric alone casts each network's output back
     # to float32, so a loss would round to float32 and DDP-vs-1-process checks would compare float32 noise)
     step_context = fabric.autocast if cfg.precision == "64-true" else contextlib.nullcontext
+    cadence = Cadence(method, cfg.steps)
     t0 = time.perf_counter()
     window: dict[str, list[float]] = {}
     done = start
@@ -224,15 +243,16 @@ def train(method_name: str, cfg, out: str | Path | None = None, resume: str | Pa
     try:
         with _StopFlag() as stop:
             for step in range(start, cfg.steps):
-                method.step = step
+                method.step = step                                  # steps done before this one
                 try:
                     with step_context():
                         logs = method.training_step(next(stream), step)
+                        done = method.step = step + 1
+                        logs = cadence.after_step(done, logs)
                 except NonFiniteLossError as e:
                     raise NonFiniteLossError(f"{e}; stopped, " + (
                         f"the last checkpoint (step {saved}, {run_dir / 'checkpoints' / 'last.ckpt'}) is kept"
                         if saved is not None else "and no checkpoint was written yet")) from None
-                done = step + 1
                 for k, v in logs.items():
                     window.setdefault(k, []).append(float(v))
                 if done % cfg.log_every == 0 or done == cfg.steps:
@@ -273,6 +293,36 @@ def train(method_name: str, cfg, out: str | Path | None = None, resume: str | Pa
     finally:
         logger.close()
     return result
+
+
+class Cadence:
+    """What the engine does after every training step, in this order: the method's weight averages
+    (``ema()``), its schedulers (each step but the last, when no rate is used any more; ``ReduceLROnPlateau``
+    instead when ``plateau_metric`` was just measured), then its monitors at their intervals."""
+
+    def __init__(self, method: Method, steps: int):
+        self.method, self.steps = method, steps
+        self.ema = {avg: (getattr(method, avg), getattr(method, src), decay)
+                    for avg, (src, decay) in method.ema().items()}
+        self.monitors = [(every, fn) for every, fn in method.monitors().values() if every]
+
+    def after_step(self, done: int, logs: dict[str, float]) -> dict[str, float]:
+        m = self.method
+        for avg, online, decay in self.ema.values():
+            ema_update(avg, online, decay)
+        plateau = {}
+        for name, sched in m.schedulers.items():
+            if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                plateau[name] = sched
+            elif done < self.steps:
+                sched.step()
+        for every, fn in self.monitors:
+            if done % every == 0:
+                logs = {**logs, **fn()}
+        if plateau and m.plateau_metric in logs:
+            for sched in plateau.values():
+                sched.step(logs[m.plateau_metric])
+        return logs
 
 
 def _out_of_time(fabric, t0: float, budget: float) -> bool:

@@ -2,7 +2,8 @@
 
 Inception weights cannot be downloaded here, so FID is measured in the feature space of the
 ``supervised`` ConvNet trained on the dataset's train split (a validation part held out). It is trained
-once by ``latentlab featurenet DATASET`` and cached with its sha256 and accuracies:
+once by ``latentlab featurenet DATASET`` (or ``latentlab.featurenet(DATASET)``; evaluation never trains it)
+and cached with its sha256 and accuracies:
 
     $LATENTLAB_CACHE/featurenets/<dataset>/featurenet.safetensors, featurenet.json
 
@@ -15,21 +16,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from ..data.registry import resolve_cache_dir
+from ..data.paths import resolve_cache_dir
 from ..errors import DataError
-from ..fileio import save_safetensors, write_json
 
-DEFAULT_STEPS = 1500
-# the feature network's recipe, pinned here so that a change of the ``supervised`` defaults cannot change the
-# network every FID/KID in the benchmarks was measured with (its sha256 is recorded beside each value)
-RECIPE = {"net": "convnet", "width": "32", "num_features": "128", "batch_size": "64", "lr": "0.001",
-          "lr_schedule": "constant", "optimizer": "adam", "weight_decay": "0", "dropout": "0", "val_fraction": "0.1"}
 BASE = {"stacked_mnist": "mnist"}  # datasets whose feature network is another dataset's, per channel
 
 
@@ -39,38 +33,6 @@ def featurenet_dir(dataset: str) -> Path:
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def train_featurenet(dataset: str, steps: int = DEFAULT_STEPS, data_dir: str | None = None, seed: int = 0,
-                     verbose: bool = True) -> dict:
-    """Train ``supervised`` on ``dataset`` (10% of train held out) and cache it; returns its metadata."""
-    from ..config import resolve_config
-    from ..engine import train
-    from ..methods import get_method
-    from ..methods.base import unwrap
-    if dataset in BASE:
-        raise DataError(f"{dataset}: uses the '{BASE[dataset]}' feature network per channel; "
-                        f"run `latentlab featurenet {BASE[dataset]}`")
-    out = featurenet_dir(dataset)
-    run = out / "run"
-    if run.exists():
-        shutil.rmtree(run)
-    over = {**RECIPE, "dataset": dataset, "steps": str(steps), "seed": str(seed), "image_every": "0",
-            "ckpt_every": "0", "log_every": str(max(1, min(100, steps)))}
-    if data_dir:
-        over["data_dir"] = data_dir
-    cfg = resolve_config(get_method("supervised").Config, "supervised", None, over)
-    res = train("supervised", cfg, out=run, verbose=verbose)
-    from ..engine import load_run
-    model = unwrap(load_run(run).model).cpu().eval()
-    wpath = out / "featurenet.safetensors"
-    save_safetensors(wpath, model.state_dict())
-    meta = {"dataset": dataset, "net": cfg.net, "kwargs": {"in_chans": model.in_chans, "img_size": model.img_size,
-            "num_classes": model.head.out_features, "width": cfg.width, "num_features": model.num_features},
-            "steps": res.steps, "seed": seed, "val_fraction": cfg.val_fraction,
-            "sha256": sha256(wpath), **(res.eval.metrics if res.eval else {})}
-    write_json(out / "featurenet.json", meta)
-    return meta
 
 
 class FeatureNet(nn.Module):
@@ -122,9 +84,9 @@ class FeatureNet(nn.Module):
                 "feature_net_steps": m.get("steps")}
 
 
-def load_featurenet(dataset: str, data_dir: str | None = None, train_if_missing: bool = True,
-                    steps: int = DEFAULT_STEPS, verbose: bool = True) -> FeatureNet:
-    """The cached feature network of ``dataset`` (checksum verified), trained first if missing."""
+def load_featurenet(dataset: str) -> FeatureNet:
+    """The cached feature network of ``dataset`` (checksum verified); a missing one is an error naming the
+    command that makes it."""
     from safetensors.torch import load_file
 
     from .. import nets
@@ -132,11 +94,8 @@ def load_featurenet(dataset: str, data_dir: str | None = None, train_if_missing:
     out = featurenet_dir(base)
     wpath, mpath = out / "featurenet.safetensors", out / "featurenet.json"
     if not (wpath.is_file() and mpath.is_file()):
-        if not train_if_missing:
-            raise DataError(f"{out}: no feature network for '{base}'; run `latentlab featurenet {base}`")
-        if verbose:
-            print(f"featurenet: none cached for '{base}', training it ({steps} steps) -> {out}", flush=True)
-        train_featurenet(base, steps, data_dir, verbose=verbose)
+        raise DataError(f"{out}: no feature network for '{base}' (FID, KID and the class protocols need one); "
+                        f"train it once with `latentlab featurenet {base}`")
     try:
         meta = json.loads(mpath.read_text())
         meta["sha256"], meta["net"], meta["kwargs"]

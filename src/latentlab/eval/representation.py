@@ -27,13 +27,36 @@ import torch.nn.functional as F
 
 from ..errors import LatentlabError
 from ..fileio import atomic_open
-from ..methods.base import EvalResult, unwrap
+from ..modules import unwrap
+from ..results import EvalResult
 from .protocols import register_protocol
 
 KNN_K, KNN_T = 20, 0.07
 PROBE_WEIGHT_DECAYS = (1e-5, 1e-4, 1e-3, 1e-2)
 PROBE_ITERS = 100
 MAPS_DIM = 4096
+
+
+def get_encoder(method) -> torch.nn.Module:
+    """The plain network behind a run's representation (``method.encoder()``), or a clear error."""
+    enc = method.encoder()
+    if enc is None:
+        raise LatentlabError(f"method '{method.name}' has no encoder (encoder() returns None): "
+                             "nothing to inspect")
+    return unwrap(enc)
+
+
+@torch.no_grad()
+def descriptors(method, images: torch.Tensor, layer: str | None = None, batch_size: int = 500) -> torch.Tensor:
+    """uint8 (N, C, H, W) -> (N, F) float CPU descriptors of a run's encoder on its eval inputs:
+    ``forward_features`` (the penultimate layer) by default, else ``extract``'s ``layer`` (``maps`` or any
+    ``named_modules`` name, flattened)."""
+    return extract(get_encoder(method), images, method.prepare_eval, batch_size, layer=layer or "features")
+
+
+def pixels(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (N, C, H, W) -> (N, C*H*W) float in [0, 1]: the pixel-space descriptor."""
+    return images.flatten(1).float() / 255
 
 
 def pooled_maps(maps: torch.Tensor, max_dim: int = MAPS_DIM) -> torch.Tensor:

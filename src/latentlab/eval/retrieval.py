@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from ..data import load_dataset
-from ..methods.base import EvalResult
+from ..results import EvalResult
 from .protocols import register_protocol
 
 
@@ -65,7 +65,7 @@ def subsample(n: int, m: int | None, seed: int) -> torch.Tensor:
 def retrieval_eval(method, k: int = 6, layer: str | None = None, n_gallery: int | None = 10000,
                    n_query: int | None = 1000, seed: int = 0) -> EvalResult:
     """Queries from the test split, gallery from the train split, descriptors of ``method``'s encoder."""
-    from ..viz.features import descriptors, pixels
+    from .representation import descriptors, pixels
     cfg = method.cfg
     train = load_dataset(cfg.dataset, "train", cfg.data_dir)
     test = load_dataset(cfg.dataset, "test", cfg.data_dir)

@@ -1,16 +1,24 @@
-"""Methods: one file each. Importing this package registers every method module found in it."""
+"""Methods: one file each. Importing this package registers every method module found in it, so the lookup by
+name (``get_method``, used by the CLI and the Python API) lives here, above the engine that runs them."""
 
 import importlib
 import pkgutil
 import sys
 import types
 
-from .base import METHODS, EvalResult, Method, get_method, register_method
+from ..engine.method import METHODS, Method
+from ..errors import ConfigError
 
 for _m in pkgutil.iter_modules(__path__):
-    if _m.name != "base" and not _m.name.startswith("_"):
+    if not _m.name.startswith("_"):
         importlib.import_module(f"{__name__}.{_m.name}")
 
+
+def get_method(name: str) -> type[Method]:
+    """The registered method class called ``name``."""
+    if name not in METHODS:
+        raise ConfigError(f"unknown method '{name}' (known: {', '.join(sorted(METHODS))})")
+    return METHODS[name]
 
 
 class _CallablePackage(types.ModuleType):
@@ -24,4 +32,4 @@ class _CallablePackage(types.ModuleType):
 
 sys.modules[__name__].__class__ = _CallablePackage
 
-__all__ = ["METHODS", "EvalResult", "Method", "get_method", "register_method"]
+__all__ = ["METHODS", "get_method"]

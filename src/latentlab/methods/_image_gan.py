@@ -1,9 +1,9 @@
 """Plumbing shared by the image GANs (dcgan, wgan, wgan_gp, cgan, acgan); no algorithm lives here.
 
 Data (train part / held-out validation part of the train split), the latent prior, fixed evaluation
-noise, the optional EMA of G, sampling, pictures (grids, progression strip, lerp/slerp interpolation,
-class grid) and evaluation (FID/KID, precision/recall, density/coverage, class statistics, Stacked-MNIST
-modes) with best-checkpoint tracking by validation FID. The algorithms are in the method files.
+noise, the EMA of G (declared; the engine updates it), sampling, pictures (grids, progression strip,
+lerp/slerp interpolation, class grid) and best-checkpoint tracking by validation FID (a monitor the engine
+calls). The metrics are the generic protocols of ``eval/generative.py``. The algorithms are in the method files.
 
 Every tensor here that must survive a resume (fixed noise and labels, the progression strip, the best
 FID) is in ``extra_state``; G, D and G_ema are modules, so they and both optimizers are checkpointed.
@@ -24,11 +24,13 @@ from ..config import TrainConfig, param, require
 from ..data import load_dataset
 from ..engine.batches import ShuffledBatches
 from ..eval import gan_metrics as gm
+from ..eval import generative as gen
 from ..viz.grid import labelled_rows, make_grid, save_image
-from .base import EvalResult, Method, linear_decay, unwrap
+from ..engine.method import Method, linear_decay
+from ..modules import unwrap
+from ..results import EvalResult
 
-VAL_SPLIT_SEED = 0  # the same held-out part as the feature network's (supervised, seed 0)
-CONFIDENT = gm.CONFIDENT
+VAL_SPLIT_SEED = gen.VAL_SPLIT_SEED  # held out from training: the generative protocols' "val" reference
 
 
 @dataclass
@@ -50,7 +52,6 @@ class ImageGANConfig(TrainConfig):
     eval_samples: int = param(5000, ge=2, help="generated and reference samples for the final metrics")
     fid_every: int = param(0, ge=0, help="steps between validation FIDs for best-checkpoint tracking (0: off)")
     fid_track_samples: int = param(2048, ge=2, help="samples per tracking FID")
-    featurenet_steps: int = param(1500, ge=1, help="steps to train the feature network if none is cached")
     mode_samples: int = param(26000, ge=1, help="samples for Stacked-MNIST mode counting (PacGAN: 26k)")
     num_fixed: int = param(64, ge=8, help="fixed evaluation noise vectors (sample grids)")
     log_every: int = param(50, ge=1)
@@ -62,7 +63,8 @@ class ImageGANConfig(TrainConfig):
 
 class ImageGAN(Method):
     generative = True
-    own_protocols = ("val", "train", "test")         # the FID reference split
+    protocols = ("val", "train", "test", "fid", "kid", "prdc", "classes", "modes")  # default: every
+                                                     # image protocol against the val / train / test reference
     trainable = ("G", "D")
     extra_state = ("fixed_z", "fixed_y", "progress", "progress_steps", "best_fid")
     conditional: ClassVar[bool] = False
@@ -81,7 +83,6 @@ class ImageGAN(Method):
         self.progress = torch.zeros(0, 8, self.C, self.H, self.H)           # (rows, 8, C, H, W)
         self.progress_steps = torch.zeros(0, dtype=torch.long)
         self.best_fid = torch.tensor(float("inf"), dtype=torch.float64)
-        self._cache: dict = {}      # the frozen feature net: not an attribute module, so never checkpointed
         self.stream = None
 
     # -- networks --------------------------------------------------------------------------------
@@ -94,28 +95,17 @@ class ImageGAN(Method):
         return nets.create("dcgan_discriminator", img_size=self.H, channels=self.C, ndf=self.cfg.ndf, **kw)
 
     def make_ema(self):
-        """A frozen copy of G updated by ``ema_update`` (None when ema_decay = 0)."""
+        """A frozen copy of G that the engine averages (``ema``); None when ema_decay = 0."""
         return copy.deepcopy(self.G).requires_grad_(False) if self.cfg.ema_decay > 0 else None
 
-    @torch.no_grad()
-    def ema_update(self) -> None:
-        if getattr(self, "G_ema", None) is None:
-            return
-        d = self.cfg.ema_decay
-        g = unwrap(self.G)
-        for pe, p in zip(self.G_ema.parameters(), g.parameters()):
-            pe.lerp_(p, 1 - d)                                              # pe = d pe + (1 - d) p
-        for be, b in zip(self.G_ema.buffers(), g.buffers()):
-            be.copy_(b)                                                     # BatchNorm statistics
+    def ema(self):
+        return {"G_ema": ("G", self.cfg.ema_decay)} if self.cfg.ema_decay > 0 else {}
 
     def configure_schedulers(self):
         return linear_decay(self.optimizers, self.cfg.steps) if self.cfg.lr_decay == "linear" else {}
 
-    def end_step(self, step: int) -> dict[str, float]:
-        """After a training step's updates: the learning-rate schedules advance, then validation-FID tracking."""
-        for s in self.schedulers.values():
-            s.step()
-        return self.track_best(step)
+    def monitors(self):
+        return {"fid": (self.cfg.fid_every, self.track_best)}
 
     # -- data and noise ----------------------------------------------------------------------------
     def prior(self, n: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
@@ -217,110 +207,41 @@ class ImageGAN(Method):
             out[f"interp_{mode}"] = save_image(self.interpolation(mode), run_dir / f"interp_{mode}.png", scale=2)
         if len(self.progress):
             strip = labelled_rows(self.progress.reshape(-1, self.C, self.H, self.H), 8,
-                                  [f"step {int(s) + 1}" for s in self.progress_steps])  # steps done (self.step: index)
+                                  [f"step {int(s)}" for s in self.progress_steps])
             out["progression"] = save_image(strip, run_dir / "progression.png")
         if self.conditional:
             out["class_grid"] = save_image(self.class_grid(scale=2), run_dir / "class_grid.png")
         return {k: str(v) for k, v in out.items()}
 
-    # -- evaluation -------------------------------------------------------------------------------
-    def featurenet(self):
-        if "featurenet" not in self._cache:
-            from ..eval.featurenet import load_featurenet
-            self._cache["featurenet"] = load_featurenet(self.cfg.dataset, self.cfg.data_dir,
-                                                        steps=self.cfg.featurenet_steps).to(self.device)
-        return self._cache["featurenet"]
-
-    def _features(self, x01: torch.Tensor, fn) -> torch.Tensor:
-        return self._read(x01, fn)[0]
-
-    def _read(self, x01: torch.Tensor, fn) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(features (N, F), classes (N,), confidences (N,)) of the frozen classifier, one pass in chunks of 1000."""
-        out = [fn.read(x01[i:i + 1000].to(self.device)) for i in range(0, len(x01), 1000)]
-        return tuple(torch.cat([o[j].cpu() for o in out]) for j in range(3))
-
-    def fake_set(self, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """n samples from eval noise of ``seed``, quantised to 8 bits like the real images; labels cycle."""
-        z = self.prior(n, torch.Generator().manual_seed(seed))
-        y = torch.arange(n) % self.K
-        return (self.generate(z, y) * 255).round() / 255, y
-
-    def reference(self, split: str, n: int) -> torch.Tensor:
-        """The first n images of the reference split: val (held out from train; every choice is made on
-        it), train (the training part) or test (the dataset's test split, for the reported figures)."""
-        if split == "test":
-            if "test_set" not in self._cache:
-                self._cache["test_set"] = load_dataset(self.cfg.dataset, "test", self.cfg.data_dir)
-            ds = self._cache["test_set"]
-        else:
-            ds = self.val_set if split == "val" else self.train_set
-        return ds.images[:n].float() / 255
-
-    def reference_features(self, split: str, n: int, fn) -> torch.Tensor:
-        """The frozen network's features of the first n reference images, computed once per run (the
-        reference and the network are fixed, so validation-FID tracking does not recompute them)."""
-        key = ("reference_features", split, n, fn.sha256)
-        if key not in self._cache:
-            self._cache[key] = self._features(self.reference(split, n), fn)
-        return self._cache[key]
-
-    def fid_or_kid(self, n: int, split: str = "val", seed: int | None = None) -> tuple[str, float]:
-        fn = self.featurenet()
-        fake, _ = self.fake_set(n, self.cfg.seed + 1 if seed is None else seed)
-        fr, ff = self.reference_features(split, n, fn), self._features(fake, fn)
-        if min(len(fr), len(ff)) >= gm.FID_MIN_SAMPLES:
-            return "fid", gm.fid(fr, ff)
-        return "kid", gm.kid(fr, ff)[0]
-
-    def track_best(self, step: int) -> dict[str, float]:
-        """Every ``fid_every`` steps: validation FID; the best G so far goes to best_generator.safetensors."""
+    # -- evaluation (the generic protocols of eval/generative.py; best-checkpoint tracking is GAN-specific) --
+    def track_best(self) -> dict[str, float]:
+        """Validation FID (every ``fid_every`` steps); the best G so far goes to best_generator.safetensors."""
         c = self.cfg
-        if not c.fid_every or (step + 1) % c.fid_every or self.run_dir is None:
-            return {}
-        name, value = self.fid_or_kid(c.fid_track_samples)
+        name, value = gen.fid_or_kid(self, c.fid_track_samples)
         if value < float(self.best_fid):
             from ..fileio import save_safetensors, write_json
             self.best_fid = torch.tensor(value, dtype=torch.float64)
             G = self.G_ema if getattr(self, "G_ema", None) is not None else unwrap(self.G)
             save_safetensors(Path(self.run_dir) / "best_generator.safetensors", G.state_dict())
             write_json(Path(self.run_dir) / "best.json",
-                       {"step": step + 1, name: value, "reference": "val", "n": c.fid_track_samples,
-                        "feature_net_sha256": self.featurenet().sha256})
+                       {"step": self.step, name: value, "reference": "val", "n": c.fid_track_samples,
+                        "feature_net_sha256": gen.Scorer.of(self).fn.sha256})
         return {f"{name}_val": value}
 
     def evaluate(self, protocol=None) -> EvalResult:
-        split = protocol or "val"
-        if split not in ("val", "train", "test"):
-            from ..errors import ConfigError
-            raise ConfigError(f"{self.name}: unknown protocol '{protocol}' (val, train or test: the FID reference)")
-        c, fn = self.cfg, self.featurenet()
-        seed = c.seed + 1
-        fake, y_req = self.fake_set(c.eval_samples, seed)
-        fr, (ff, pred, conf) = self.reference_features(split, c.eval_samples, fn), self._read(fake, fn)
-        m, metric_proto = gm.sample_metrics(fr, ff, pred, conf, self.K, seed=seed)
-        where = {"val": f" ({c.val_fraction:g} of train held out, split seed {VAL_SPLIT_SEED})",
-                 "train": " (training part)", "test": " (the test split; never used for a choice)"}[split]
-        proto = {"dataset": c.dataset, "method": self.name, "step": self.step, **fn.protocol(),
-                 "reference_split": split + where,
-                 "n_real": len(fr), "n_fake": len(ff), "noise_seed": seed, "train_seed": c.seed, "prior": c.prior,
-                 "generator": "EMA" if c.ema_decay > 0 else "G", "fake_quantised": "8-bit", **metric_proto}
-        if self.conditional:
-            m["class_consistency"] = float((pred == y_req).double().mean())
-        if self.conditional:
-            proto["class_consistency"] = "classifier accuracy on samples of the requested (cycled) class"
+        """Every image protocol on one sample set against the reference split ``protocol`` (val, train or
+        test), Stacked-MNIST's modes, and the best tracked validation score."""
+        c = self.cfg
+        res = gen.image_report(self, protocol or "val", c.eval_samples,
+                               parts=("fid", "kid", "prdc", "classes") if c.eval_samples >= gm.FID_MIN_SAMPLES
+                               else ("kid", "prdc", "classes"))
+        m, proto = res.metrics, {**res.protocol, "prior": c.prior, "generator": "EMA" if c.ema_decay > 0 else "G"}
+        if "fid" not in m:
+            proto["fid"] = f"not computed: fewer than {gm.FID_MIN_SAMPLES} samples (use kid)"
         if c.dataset == "stacked_mnist":
-            fake_m, _ = self.fake_set(c.mode_samples, seed + 1)
-            _, pred_m, conf_m = self._read(fake_m, fn)
-            sure = conf_m >= CONFIDENT                      # junk that the classifier cannot read is no mode
-            hist = gm.class_histogram(pred_m[sure], 1000) if sure.any() else {"classes_covered": 0,
-                                                                                "class_kl": float("inf")}
-            m["modes"], m["kl_modes"] = hist["classes_covered"], hist["class_kl"]
-            m["modes_all_samples"] = gm.class_histogram(pred_m, 1000)["classes_covered"]
-            m["mode_confident_fraction"] = float(sure.double().mean())
-            proto["modes"] = (f"{c.mode_samples} samples, each channel classified by the MNIST feature net; a "
-                              f"sample counts only if each of its 3 digits is read with probability >= {CONFIDENT}; "
-                              "modes hit of 1000, KL(hist of those || uniform) (Unrolled GAN/VEEGAN/PacGAN "
-                              "protocol); modes_all_samples counts every sample")
+            modes = gen.modes(self)
+            m.update(modes.metrics)
+            proto["modes"] = modes.protocol["modes"]
         if math.isfinite(float(self.best_fid)):
             m["best_val_score"] = float(self.best_fid)
             proto["best_val_score"] = f"best tracked validation FID/KID ({c.fid_track_samples} samples), best.json"

@@ -4,7 +4,7 @@
 - ``SSLMethod``: loads train (minus a validation split) and test data, builds the backbone, streams
   ``{"x": uint8, "y": labels, "i": sample index}``, makes augmented views, runs the online k-NN monitor,
   and evaluates with the generic k-NN protocol. Methods add their heads, losses and updates.
-- ``ema_update`` / ``cosine_momentum``: momentum (EMA) teachers of MoCo, BYOL and DINO.
+- ``cosine_momentum``: the momentum schedule of the BYOL and DINO teachers (``nets.ema.ema_update``).
 - ``MemoryBank``: helpers for the (N, D) bank of NPID and PIRL, a checkpointed tensor.
 - ``patch_grid``: the 3x3 tiles used by jigsaw, context prediction and PIRL.
 
@@ -28,7 +28,9 @@ from ..data import load_dataset
 from ..data.randbit import image_bits, with_bits
 from ..distributed import world_size
 from ..engine.batches import ShuffledBatches
-from .base import EvalResult, Method, unwrap
+from ..engine.method import Method
+from ..modules import unwrap
+from ..results import EvalResult
 
 
 @dataclass
@@ -57,6 +59,7 @@ class SSLConfig(TrainConfig):
 
 
 class SSLMethod(Method):
+    protocols = ("linear", "knn", "retrieval")
     Config = SSLConfig
 
     def __init__(self, cfg: SSLConfig):
@@ -114,11 +117,12 @@ class SSLMethod(Method):
         return self.backbone
 
     # -- monitoring and evaluation ---------------------------------------------------------------
-    def monitor(self, step: int) -> dict[str, float]:
-        """Online k-NN accuracy (k=20, T=0.07) every ``knn_every`` steps on small fixed subsets."""
+    def monitors(self):
+        return {"knn": (self.cfg.knn_every if len(self.val_set) else 0, self.online_knn)}
+
+    def online_knn(self) -> dict[str, float]:
+        """Online k-NN accuracy (k=20, T=0.07) on small fixed subsets (every ``knn_every`` steps)."""
         c = self.cfg
-        if not c.knn_every or (step + 1) % c.knn_every or not len(self.val_set):
-            return {}
         from ..eval.representation import extract, knn_predict
         enc = unwrap(self.backbone)
         n = min(c.knn_samples, len(self.train_set))
@@ -127,10 +131,6 @@ class SSLMethod(Method):
         fva = extract(enc, self.val_set.images[:m], self.prepare_eval)
         pred = knn_predict(ftr, self.train_set.labels[:n], fva, self.train_set.num_classes)
         return {"knn_acc": (pred == self.val_set.labels[:m]).float().mean().item()}
-
-    def on_train_end(self, run_dir):
-        self.step += 1      # the loop leaves the last step's index; features are cached by steps done
-        return {}
 
     def evaluate(self, protocol=None) -> EvalResult:
         from ..eval.representation import knn, linear
@@ -142,15 +142,6 @@ class SSLMethod(Method):
 
 
 # -- momentum teachers --------------------------------------------------------------------------
-@torch.no_grad()
-def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
-    """target <- m * target + (1 - m) * online, for parameters; buffers (BN statistics) are copied."""
-    for pt, po in zip(unwrap(target).parameters(), unwrap(online).parameters()):
-        pt.mul_(momentum).add_(po.detach(), alpha=1 - momentum)
-    for bt, bo in zip(unwrap(target).buffers(), unwrap(online).buffers()):
-        bt.copy_(bo)
-
-
 def cosine_momentum(base: float, step: int, total: int) -> float:
     """BYOL Sec. 3.3 / DINO: tau = 1 - (1 - tau_base) (cos(pi k / K) + 1) / 2, rising to 1."""
     return 1 - (1 - base) * (math.cos(math.pi * min(step, total) / max(total, 1)) + 1) / 2

@@ -21,7 +21,7 @@ import torch
 from ..config import param, require
 from ..losses import acgan_class_loss, discriminator_loss_minimax, generator_loss_nonsaturating
 from ._image_gan import ImageGAN, ImageGANConfig
-from .base import register_method
+from ..engine.method import register_method
 
 
 @dataclass
@@ -77,11 +77,10 @@ class ACGAN(ImageGAN):
         out = self.D(fake)
         loss = generator_loss_nonsaturating(out[:, 0]) + self.cfg.class_weight * acgan_class_loss(out[:, 1:], c)
         self.optimize("G", loss)
-        self.ema_update()
         return loss
 
     def training_step(self, batch, step):
         x, y = self.real(batch)
         d_loss, l_c, fake, c_fake = self.discriminator_step(x, y)
         g_loss = self.generator_step(fake, c_fake)
-        return {"loss_d": d_loss.item(), "loss_class": l_c.item(), "loss_g": g_loss.item(), **self.end_step(step)}
+        return {"loss_d": d_loss.item(), "loss_class": l_c.item(), "loss_g": g_loss.item()}

@@ -27,7 +27,8 @@ from ..data import load_dataset
 from ..engine.batches import ShuffledBatches
 from ..errors import ConfigError
 from ..nets.alexnet import load_torchvision_alexnet
-from .base import EvalResult, Method, register_method
+from ..engine.method import Method, register_method
+from ..results import EvalResult
 
 
 @dataclass
@@ -97,7 +98,8 @@ def center_crop(x: torch.Tensor, size: int) -> torch.Tensor:
 class AlexNetMethod(Method):
     name = "alexnet"
     summary = "AlexNet with the paper's recipe: SGD, LRN, dropout, crops+flips, LR/10 on plateau, 10-view TTA"
-    own_protocols = ("tta",)
+    protocols = ("tta", "linear", "knn", "retrieval")
+    plateau_metric = "val_error"                      # ReduceLROnPlateau on the validation error
     paper = "Krizhevsky et al. 2012, ImageNet classification with deep convolutional neural networks"
     Config = AlexNetConfig
     trainable = ("model",)
@@ -194,11 +196,14 @@ class AlexNetMethod(Method):
         self.optimize("model", loss)
         logs = {"loss": loss.item(), "train_acc": (logits.argmax(1) == y).float().mean().item(),
                 "lr": self.optimizers["model"].param_groups[0]["lr"]}
-        if (step + 1) % c.val_every == 0:                                     # deterministic: eval mode, no RNG
-            err = 1.0 - self._accuracy(self.val_set)
-            self.schedulers["model"].step(err)
-            logs["val_error"] = err
         return logs
+
+    def monitors(self):                  # the engine steps the plateau scheduler on it (plateau_metric)
+        return {"val": (self.cfg.val_every, self.val_error)}
+
+    def val_error(self) -> dict[str, float]:
+        """Top-1 validation error (deterministic: eval mode, no RNG)."""
+        return {"val_error": 1.0 - self._accuracy(self.val_set)}
 
     def _accuracy(self, ds, tta: bool = False) -> float:
         p = self.predict_proba(ds.images, tta)

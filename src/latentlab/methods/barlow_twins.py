@@ -17,7 +17,7 @@ from ..config import param, require
 from ..losses import barlow_twins_loss, gather_with_grad
 from ..nets.heads import ProjectionHead
 from ._ssl import SSLConfig, SSLMethod
-from .base import register_method
+from ..engine.method import register_method
 
 
 @dataclass
@@ -50,4 +50,4 @@ class BarlowTwins(SSLMethod):
         z = self.projector(self.backbone(torch.cat([x1, x2], 0)))          # (2B, D)
         loss = barlow_twins_loss(gather_with_grad(z[:b]), gather_with_grad(z[b:]), self.cfg.lambd)
         self.optimize("model", loss)
-        return {"loss": loss.item(), **self.monitor(step)}
+        return {"loss": loss.item()}

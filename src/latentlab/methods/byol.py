@@ -15,8 +15,9 @@ from ..config import param
 from ..data import augment as aug
 from ..losses import byol_loss
 from ..nets.heads import PredictionHead, ProjectionHead
-from ._ssl import SSLConfig, SSLMethod, cosine_momentum, ema_update, frozen_copy
-from .base import register_method
+from ..nets.ema import ema_update
+from ._ssl import SSLConfig, SSLMethod, cosine_momentum, frozen_copy
+from ..engine.method import register_method
 
 
 @dataclass
@@ -54,4 +55,4 @@ class BYOL(SSLMethod):
         tau = cosine_momentum(self.cfg.base_momentum, step, self.cfg.schedule_steps or self.cfg.steps)
         ema_update(self.target_backbone, self.backbone, tau)
         ema_update(self.target_projector, self.projector, tau)
-        return {"loss": loss.item(), "tau": tau, **self.monitor(step)}
+        return {"loss": loss.item(), "tau": tau}

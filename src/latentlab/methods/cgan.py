@@ -18,7 +18,7 @@ import torch
 from ..config import param, require
 from ..losses import discriminator_loss_minimax, generator_loss_nonsaturating
 from ._image_gan import ImageGAN, ImageGANConfig
-from .base import register_method
+from ..engine.method import register_method
 
 
 @dataclass
@@ -65,11 +65,10 @@ class CGAN(ImageGAN):
     def generator_step(self, fake, y):                  # the D step's fakes and their labels
         loss = generator_loss_nonsaturating(self.D(fake, y))
         self.optimize("G", loss)
-        self.ema_update()
         return loss
 
     def training_step(self, batch, step):
         x, y = self.real(batch)
         d_loss, fake, y_fake = self.discriminator_step(x, y)
         g_loss = self.generator_step(fake, y_fake)
-        return {"loss_d": d_loss.item(), "loss_g": g_loss.item(), **self.end_step(step)}
+        return {"loss_d": d_loss.item(), "loss_g": g_loss.item()}

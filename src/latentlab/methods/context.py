@@ -19,7 +19,7 @@ from torch import nn
 
 from ..config import param
 from ._ssl import SSLConfig, SSLMethod, patch_grid
-from .base import register_method
+from ..engine.method import register_method
 
 NEIGHBOURS = (0, 1, 2, 3, 5, 6, 7, 8)   # row-major tiles around the centre (4): label = position in this list
 
@@ -55,5 +55,4 @@ class Context(SSLMethod):
         logits = self.pair_head(torch.cat([f[:b], f[b:]], 1))                    # (B, 8)
         loss = F.cross_entropy(logits, label)
         self.optimize("model", loss)
-        return {"loss": loss.item(), "pos_acc": (logits.argmax(1) == label).float().mean().item(),
-                **self.monitor(step)}
+        return {"loss": loss.item(), "pos_acc": (logits.argmax(1) == label).float().mean().item()}

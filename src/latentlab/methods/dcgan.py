@@ -20,7 +20,7 @@ import torch
 from ..config import param, require
 from ..losses import discriminator_loss_minimax, generator_loss_nonsaturating
 from ._image_gan import ImageGAN, ImageGANConfig
-from .base import register_method
+from ..engine.method import register_method
 
 
 @dataclass
@@ -64,11 +64,10 @@ class DCGAN(ImageGAN):
     def generator_step(self, fake):                        # the D step's fakes, scored by the updated D
         loss = generator_loss_nonsaturating(self.D(fake))
         self.optimize("G", loss)
-        self.ema_update()
         return loss
 
     def training_step(self, batch, step):
         x, _ = self.real(batch)
         d_loss, fake = self.discriminator_step(x)
         g_loss = self.generator_step(fake)
-        return {"loss_d": d_loss.item(), "loss_g": g_loss.item(), **self.end_step(step)}
+        return {"loss_d": d_loss.item(), "loss_g": g_loss.item()}

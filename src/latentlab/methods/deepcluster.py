@@ -19,7 +19,7 @@ from torch import nn
 
 from ..config import param
 from ._ssl import SSLConfig, SSLMethod
-from .base import register_method
+from ..engine.method import register_method
 
 
 def pca_whiten(x: torch.Tensor, dim: int) -> torch.Tensor:
@@ -121,4 +121,4 @@ class DeepCluster(SSLMethod):
         logits = self.cluster_head(self.backbone(x))
         loss = F.cross_entropy(logits, y)
         self.optimize("model", loss)
-        return {"loss": loss.item(), "clusters": float((counts > 0).sum()), **self.monitor(step)}
+        return {"loss": loss.item(), "clusters": float((counts > 0).sum())}

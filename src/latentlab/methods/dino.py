@@ -20,8 +20,9 @@ from ..config import param
 from ..data import augment as aug
 from ..losses import dino_center_update, dino_loss
 from ..nets.heads import DINOHead
-from ._ssl import SSLConfig, SSLMethod, cosine_momentum, ema_update, frozen_copy
-from .base import register_method
+from ..nets.ema import ema_update
+from ._ssl import SSLConfig, SSLMethod, cosine_momentum, frozen_copy
+from ..engine.method import register_method
 
 
 @dataclass
@@ -68,4 +69,4 @@ class DINO(SSLMethod):
         ema_update(self.teacher_backbone, self.backbone, m)
         ema_update(self.teacher_head, self.head, m)
         self.center = dino_center_update(self.center, list(t), c.center_momentum)
-        return {"loss": loss.item(), "momentum": m, **self.monitor(step)}
+        return {"loss": loss.item(), "momentum": m}

@@ -21,7 +21,9 @@ from ..engine.batches import SampledBatches
 from ..fileio import save_figure
 from ..losses import discriminator_loss_minimax, generator_loss_minimax, generator_loss_nonsaturating
 from ..viz.grid import figure_to_tensor
-from .base import EvalResult, Method, register_method, unwrap
+from ..engine.method import Method, register_method
+from ..modules import unwrap
+from ..results import EvalResult
 
 
 @dataclass
@@ -132,7 +134,7 @@ class GAN1D(Method):
             ax.set_title(f"step {k}: theta={theta:.2f}")
             ax.set_ylim(-0.02, 1.02)
         axes[0].legend(fontsize=7)
-        n = min(self.step + 1, self.cfg.steps)
+        n = min(self.step, self.cfg.steps)                     # steps done
         axes[-1].plot(range(n + 1), self.trace[:n + 1, 0].tolist(), label="theta")
         axes[-1].axhline(mu, color="k", ls="--", label="data mean")
         axes[-1].set_xlabel("step")
@@ -141,11 +143,11 @@ class GAN1D(Method):
         return fig
 
     def images(self):
-        k = self.step + 1
+        k = self.step
         return {"densities": figure_to_tensor(self.figure([0, k // 2, k]))}
 
     def on_train_end(self, run_dir: Path):
-        k = self.step + 1
+        k = self.step
         fig = self.figure([0, k // 3, 2 * k // 3, k])
         path = Path(run_dir) / "gan1d_densities.png"
         save_figure(fig, path, dpi=100)

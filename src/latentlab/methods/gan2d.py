@@ -39,7 +39,8 @@ from ..fileio import save_figure
 from ..losses import (critic_loss_wasserstein, discriminator_loss_minimax, generator_loss_minimax,
                       generator_loss_nonsaturating, generator_loss_wasserstein, gradient_penalty, r1_penalty)
 from ..viz.grid import figure_to_tensor
-from .base import EvalResult, Method, linear_decay, register_method
+from ..engine.method import Method, linear_decay, register_method
+from ..results import EvalResult
 
 
 @dataclass
@@ -77,6 +78,7 @@ class GAN2DConfig(TrainConfig):
 
 @register_method
 class GAN2D(Method):
+    protocols = ("modes",)
     name = "gan2d"
     summary = "MLP GAN on ring8/grid25: plain GAN, R1 (default), PacGAN and WGAN-GP; mode-coverage eval"
     paper = ("Goodfellow et al. 2014; Mescheder et al. 2018 (R1); Lin et al. 2018 (PacGAN); "
@@ -137,8 +139,6 @@ class GAN2D(Method):
         xs = batch["x"].to(self.device).chunk(self.cfg.d_steps)
         d_losses = [self.discriminator_step(x) for x in xs]
         g_loss = self.generator_step(d_losses[-1][1])
-        for s in self.schedulers.values():
-            s.step()
         return {"loss_d": sum(l.item() for l, _ in d_losses) / len(d_losses), "loss_g": g_loss.item()}
 
     @torch.no_grad()
@@ -166,7 +166,7 @@ class GAN2D(Method):
 
     def images(self):
         s = self.sample(self.cfg.eval_samples)
-        return {"samples": figure_to_tensor(self.figure(s, f"{self.cfg.dataset} step {self.step + 1}"))}
+        return {"samples": figure_to_tensor(self.figure(s, f"{self.cfg.dataset} step {self.step}"))}
 
     def recipe(self) -> str:
         c = self.cfg

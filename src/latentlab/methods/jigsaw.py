@@ -23,7 +23,7 @@ from torch import nn
 
 from ..config import param
 from ._ssl import SSLConfig, SSLMethod, patch_grid
-from .base import register_method
+from ..engine.method import register_method
 
 
 @lru_cache(maxsize=4)
@@ -104,5 +104,4 @@ class Jigsaw(SSLMethod):
         logits = self.perm_head(f)
         loss = F.cross_entropy(logits, label)
         self.optimize("model", loss)
-        return {"loss": loss.item(), "perm_acc": (logits.argmax(1) == label).float().mean().item(),
-                **self.monitor(step)}
+        return {"loss": loss.item(), "perm_acc": (logits.argmax(1) == label).float().mean().item()}

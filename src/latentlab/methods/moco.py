@@ -25,8 +25,9 @@ import torch.nn.functional as F
 from ..config import param, require
 from ..losses import info_nce
 from ..nets.heads import ProjectionHead
-from ._ssl import SSLConfig, SSLMethod, ema_update, frozen_copy, gather_all, shared_generator
-from .base import register_method
+from ..nets.ema import ema_update
+from ._ssl import SSLConfig, SSLMethod, frozen_copy, gather_all, shared_generator
+from ..engine.method import register_method
 
 
 @dataclass
@@ -76,7 +77,7 @@ class MoCo(SSLMethod):
         loss = info_nce(q, k, self.queue.clone(), self.cfg.temperature)
         self.optimize("model", loss)
         self._enqueue(gather_all(k))
-        return {"loss": loss.item(), **self.monitor(step)}
+        return {"loss": loss.item()}
 
     def shuffled_keys(self, xk: torch.Tensor, groups: int, step: int) -> torch.Tensor:
         """Keys of this process's views (B, D), encoded in ``groups`` groups drawn from a shuffle of the

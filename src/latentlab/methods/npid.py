@@ -32,7 +32,8 @@ from torch import nn
 from ..config import param
 from ..losses import info_nce, nce_log_normaliser, nce_loss
 from ._ssl import MemoryBank, SSLConfig, SSLMethod, gather_all, shared_generator
-from .base import register_method, unwrap
+from ..engine.method import register_method
+from ..modules import unwrap
 
 
 def bank_loss(method, query, positive, negatives) -> torch.Tensor:
@@ -106,4 +107,4 @@ class NPID(SSLMethod):
         loss = bank_loss(self, v, self.bank[idx].clone(), negatives)
         self.optimize("model", loss)
         MemoryBank.update(self.bank, gather_all(idx), gather_all(v.detach()), c.bank_momentum)
-        return {"loss": loss.item(), **self.monitor(step)}
+        return {"loss": loss.item()}

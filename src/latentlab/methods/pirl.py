@@ -21,7 +21,7 @@ from torch import nn
 from ..config import param
 from ._ssl import MemoryBank, SSLConfig, SSLMethod, gather_all, patch_grid, shared_generator
 from .npid import _linear, bank_loss
-from .base import register_method
+from ..engine.method import register_method
 
 
 @dataclass
@@ -69,4 +69,4 @@ class PIRL(SSLMethod):
         loss = c.lambd * bank_loss(self, vt, m, neg) + (1 - c.lambd) * bank_loss(self, vi, m, neg)
         self.optimize("model", loss)
         MemoryBank.update(self.bank, gather_all(idx), gather_all(vi.detach()), c.bank_momentum)
-        return {"loss": loss.item(), **self.monitor(step)}
+        return {"loss": loss.item()}

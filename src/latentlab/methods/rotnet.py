@@ -23,7 +23,7 @@ from torch import nn
 from ..config import param, require
 from ..data.randbit import RANDBIT_HELP
 from ._ssl import SSLConfig, SSLMethod
-from .base import register_method
+from ..engine.method import register_method
 
 ANGLES = tuple(range(0, 360, 45))
 
@@ -88,4 +88,4 @@ class RotNet(SSLMethod):
         (x,) = self.views(batch["x"], self.view)
         loss, acc = self.rotation_loss(x)
         self.optimize("model", loss)
-        return {"loss": loss.item(), "rot_acc": acc, **self.monitor(step)}
+        return {"loss": loss.item(), "rot_acc": acc}

@@ -16,7 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import param
-from .base import EvalResult, register_method
+from ..engine.method import register_method
+from ..results import EvalResult
 from .rotnet import RotNet, RotNetConfig
 from .supervised import accuracy
 
@@ -66,8 +67,7 @@ class S4L(RotNet):
         sup = F.cross_entropy(logits, yl)
         loss = sup + c.rotation_weight * rot
         self.optimize("model", loss)
-        return {"loss": loss.item(), "sup_loss": sup.item(), "rot_loss": rot.item(), "rot_acc": rot_acc,
-                **self.monitor(step)}
+        return {"loss": loss.item(), "sup_loss": sup.item(), "rot_loss": rot.item(), "rot_acc": rot_acc}
 
     def evaluate(self, protocol=None) -> EvalResult:
         res = super().evaluate(protocol)

@@ -18,7 +18,7 @@ from ..data.randbit import RANDBIT_HELP
 from ..losses import nt_xent
 from ..nets.heads import ProjectionHead
 from ._ssl import SSLConfig, SSLMethod
-from .base import register_method
+from ..engine.method import register_method
 
 
 @dataclass
@@ -47,5 +47,5 @@ class SimCLR(SSLMethod):
         z = self.projector(self.backbone(torch.cat([x1, x2], 0)))              # (2B, proj_dim)
         loss = nt_xent(z[:b], z[b:], self.cfg.temperature)
         self.optimize("model", loss)
-        return {"loss": loss.item(), **self.monitor(step)}
+        return {"loss": loss.item()}
 

@@ -16,7 +16,8 @@ from .. import nets
 from ..config import TrainConfig, param, require
 from ..data import load_dataset
 from ..engine.batches import ShuffledBatches
-from .base import EvalResult, Method, register_method
+from ..engine.method import Method, register_method
+from ..results import EvalResult
 
 
 @dataclass
@@ -58,6 +59,7 @@ def accuracy(model, images: torch.Tensor, labels: torch.Tensor, prepare, batch_s
 
 @register_method
 class Supervised(Method):
+    protocols = ("linear", "knn", "retrieval")
     name = "supervised"
     summary = "Supervised ConvNet classifier; also the frozen feature network for FID/KID"
     paper = "LeCun et al. 1998, Gradient-based learning applied to document recognition"
@@ -94,10 +96,7 @@ class Supervised(Method):
         x, y = self.prepare_images(batch["x"]), batch["y"].to(self.device)
         logits = self.model(x)                                   # (B, classes)
         loss = F.cross_entropy(logits, y)
-        self.optimize("model", loss)
-        if step + 1 < self.cfg.steps:                           # OneCycleLR holds exactly `steps` rates
-            for sched in self.schedulers.values():
-                sched.step()
+        self.optimize("model", loss)                           # (the engine steps OneCycleLR: `steps` rates)
         return {"loss": loss.item(), "train_acc": (logits.argmax(1) == y).float().mean().item()}
 
     def encoder(self):

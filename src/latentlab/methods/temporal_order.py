@@ -19,7 +19,7 @@ from torch import nn
 from ..config import param
 from ..data.moving_mnist import sample_videos
 from ._ssl import SSLConfig, SSLMethod
-from .base import register_method
+from ..engine.method import register_method
 
 POSITIVE = ((1, 2, 3), (3, 2, 1))
 NEGATIVE = ((1, 0, 3), (1, 4, 3))
@@ -62,8 +62,7 @@ class TemporalOrder(SSLMethod):
         y = label.to(self.device)
         loss = F.cross_entropy(logits, y)
         self.optimize("model", loss)
-        return {"loss": loss.item(), "order_acc": (logits.argmax(1) == y).float().mean().item(),
-                **self.monitor(step)}
+        return {"loss": loss.item(), "order_acc": (logits.argmax(1) == y).float().mean().item()}
 
     def images(self):
         v = sample_videos(self.train_set.images[:8], 5, max(1, round(self.cfg.margin_fraction * self.img_shape[1])),

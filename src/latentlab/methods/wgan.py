@@ -23,7 +23,7 @@ import torch
 from ..config import param
 from ..losses import critic_loss_wasserstein, generator_loss_wasserstein
 from ._image_gan import ImageGAN, ImageGANConfig
-from .base import register_method
+from ..engine.method import register_method
 
 
 @dataclass
@@ -77,7 +77,6 @@ class WGAN(ImageGAN):
     def generator_step(self, m):
         loss = generator_loss_wasserstein(self.D(self.G(self.noise(m))))
         self.optimize("G", loss)
-        self.ema_update()
         return loss
 
     def training_step(self, batch, step):
@@ -85,5 +84,4 @@ class WGAN(ImageGAN):
         losses = [self.critic_step(x) for x, _ in self.real_batches(batch, n)]
         g_loss = self.generator_step(self.cfg.batch_size)
         d_loss = sum(losses) / n
-        return {"loss_d": d_loss.item(), "wasserstein_estimate": -d_loss.item(), "loss_g": g_loss.item(),
-                **self.end_step(step)}
+        return {"loss_d": d_loss.item(), "wasserstein_estimate": -d_loss.item(), "loss_g": g_loss.item()}

@@ -21,7 +21,7 @@ import torch
 from ..config import param, require
 from ..losses import critic_loss_wasserstein, generator_loss_wasserstein, gradient_penalty
 from ._image_gan import ImageGAN, ImageGANConfig
-from .base import register_method
+from ..engine.method import register_method
 
 
 @dataclass
@@ -69,7 +69,6 @@ class WGANGP(ImageGAN):
     def generator_step(self, m):
         loss = generator_loss_wasserstein(self.D(self.G(self.noise(m))))
         self.optimize("G", loss)
-        self.ema_update()
         return loss
 
     def training_step(self, batch, step):
@@ -78,4 +77,4 @@ class WGANGP(ImageGAN):
         n = len(out)
         return {"loss_d": (sum(o[0] for o in out) / n).item(), "gp": (sum(o[1] for o in out) / n).item(),
                 "wasserstein_estimate": -(sum(o[2] for o in out) / n).item(),
-                "loss_g": g_loss.item(), **self.end_step(step)}
+                "loss_g": g_loss.item()}

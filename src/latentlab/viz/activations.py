@@ -14,8 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..eval.representation import find_module
-from .features import get_encoder
+from ..eval.representation import find_module, get_encoder
 from .grid import make_grid
 
 LAYER_TYPES = (nn.Conv2d, nn.Linear)

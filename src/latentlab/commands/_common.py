@@ -11,9 +11,7 @@ from ..errors import DataError, LatentlabError
 
 
 def open_run(run_dir: str):
-    from ..engine import load_run
-    if not (Path(run_dir) / "config.yaml").is_file():
-        raise LatentlabError(f"{run_dir}: not a run directory (no config.yaml)")
+    from ..api import load_run
     return load_run(run_dir)
 
 

@@ -21,8 +21,7 @@ import statistics
 
 import torch
 
-from .common import OUT, save_json, section, table
-from .ssl import _one, _pm, probe_note
+from ..common import fmt_pct, probe_note, probe_run_dir, save_json, section, table, train_and_probe
 
 SECONDS = 30.0
 SEEDS = (0, 1, 2)
@@ -60,13 +59,21 @@ def run(quick: bool = False) -> str:
         raw[label] = []
         for seed in seeds:
             tag = f"-mnistm{i}" + (f"-seed{seed}" if seed else "")
-            r = _one(method, "mnist_m", secs * mult if mult else 0.01, max_train, max_val, tag=tag, seed=seed,
+            r = train_and_probe(method, "mnist_m", secs * mult if mult else 0.01, max_train, max_val, tag=tag, seed=seed,
                      log_every=1, **kw)
-            r["pretext_acc"] = _pretext_accuracy(OUT / "ssl" / f"{method}-mnist_m{tag}", "rot_acc") \
+            r["pretext_acc"] = _pretext_accuracy(probe_run_dir(method, "mnist_m", tag), "rot_acc") \
                 if method == "rotnet" and mult else None
             raw[label].append(r)
     save_json("ssl_mnistm", raw)
+    return report(raw, quick)
 
+
+def report(raw: dict, quick: bool = False, measured: dict | None = None) -> str:
+    """The section from the study's results (``results/ssl_mnistm.json``): no training."""
+    secs = 2.0 if quick else SECONDS
+    max_train, max_val = (500, 200) if quick else (5000, 2000)
+    rows_in = [r for r in ROWS if r[0] in raw]
+    seeds = SEEDS[:len(raw["supervised"])]
     sup = [r["test_accuracy"] for r in raw["supervised"]]
     untrained = raw["random init (untrained ConvNet)"]
     rows = []
@@ -74,12 +81,12 @@ def run(quick: bool = False) -> str:
         rs = raw[label]
         pre = [r["pretext_acc"] for r in rs if r["pretext_acc"] is not None]
         budget = f"{secs * mult:g} s" if mult else "-"
-        name = f"{label} (its classifier: {_pm(sup)})" if method == "supervised" else label
+        name = f"{label} (its classifier: {fmt_pct(sup)})" if method == "supervised" else label
         rows.append([name, budget, f"{statistics.mean(r['steps'] for r in rs):.0f}",
-                     _pm(pre) if pre else "-", _pm([r["linear"] for r in rs]),
-                     _pm([r["linear"] - u["linear"] for r, u in zip(rs, untrained)]),
-                     _pm([r["linear"] / s for r, s in zip(rs, sup)]) + "%", _pm([r["knn"] for r in rs]),
-                     _pm([r["linear_maps"] for r in rs])])
+                     fmt_pct(pre) if pre else "-", fmt_pct([r["linear"] for r in rs]),
+                     fmt_pct([r["linear"] - u["linear"] for r, u in zip(rs, untrained)]),
+                     fmt_pct([r["linear"] / s for r, s in zip(rs, sup)]) + "%", fmt_pct([r["knn"] for r in rs]),
+                     fmt_pct([r["linear_maps"] for r in rs])])
     body = table(["variant", "budget", "steps", "pretext accuracy (train, last 10 steps)", "linear",
                   "linear gained over untrained", "linear / supervised classifier", "k-NN",
                   "linear, conv maps"], rows)
@@ -87,7 +94,7 @@ def run(quick: bool = False) -> str:
              f"image in all its transformed copies; SimCLR: 2 views), `augment=digits_strong` for the "
              f"self-supervised rows, single process, 1 thread, the budget in wall time (`max_seconds`). "
              + probe_note(max_train, max_val, "'conv maps' probes the last conv block's "
-                          f"{raw['supervised'][0]['maps_dim']} values") + " Cells: mean ± sample sd over the training seeds; the "
+                          f"{raw['supervised'][0]['maps_dim']} values") + " Cells: mean ± standard error over the training seeds; the "
              f"gain and the ratio are taken per seed (against that seed's untrained encoder and supervised "
              f"classifier). The pretext accuracy is on training batches (chance: 1 / number of transformations). "
              f"The goal of the ssl suite (>= 95% of the supervised classifier) would need about "
@@ -95,5 +102,6 @@ def run(quick: bool = False) -> str:
              f"8 recognised rotations on CIFAR-10 and find 4 best for the downstream classifier (figures not quoted "
              f"here).")
     return section("MNIST-M: RotNet transformation sets, mirror prediction and SimCLR temperature",
-                   "PYTHONPATH=src:. python -m benchmarks.run ssl_mnistm",
-                   f"{secs:g} s of training per run (CPU), one row 4x", ", ".join(map(str, seeds)), body, notes)
+                   "python -m benchmarks.run studies.ssl_mnistm",
+                   f"{secs:g} s of training per run (CPU), one row 4x", ", ".join(map(str, seeds)), body, notes,
+                   measured=measured)

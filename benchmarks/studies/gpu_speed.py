@@ -12,8 +12,8 @@ import statistics
 
 import torch
 
-from .common import OUT, SkipSuite, data_dir, save_json, section, table, train_run
-from .ssl import METHODS as SSL
+from ..common import OUT, SkipSuite, data_dir, save_json, section, table, train_run
+from ..ssl import METHODS as SSL
 
 METHODS = ["supervised", *SSL, "dcgan", "wgan_gp"]
 PRECISIONS = ("32-true", "bf16-mixed")
@@ -22,12 +22,12 @@ DEVICE = "cuda"
 
 
 def _rate(name: str, prec: str, short: int, long: int) -> dict:
-    from latentlab.engine.run import load_run_config
+    from benchmarks.common import run_cfg
     kw = dict(device=DEVICE, precision=prec, log_every=10, ckpt_every=0, image_every=0, eval_at_end=False,
               data_dir=data_dir(), dataset="mnist", **({"knn_every": 0} if name in SSL else {}))
     a = train_run(name, OUT / "gpu_speed" / f"{name}-{prec}-a", steps=short, reuse=False, **kw)
     b = train_run(name, OUT / "gpu_speed" / f"{name}-{prec}-b", steps=long, reuse=False, **kw)
-    bs = load_run_config(b.run_dir)[1].batch_size
+    bs = run_cfg(b.run_dir).batch_size
     return {"batch_size": bs, "im_s": (long - short) * bs / (b.seconds - a.seconds),
             "ms_step": 1000 * (b.seconds - a.seconds) / (long - short)}
 
@@ -52,7 +52,7 @@ def run(quick: bool = False) -> str:
              f"`device=cuda`, channels_last on; the SSL k-NN monitor off. images/s from the difference of a "
              f"{long}-step and a {short}-step run. Median bf16 / fp32 speed ratio over the methods: {ratio:.2f}x. "
              f"GPU: {torch.cuda.get_device_name() if DEVICE == 'cuda' else 'none'}, CUDA {torch.version.cuda}, torch {torch.__version__}.")
-    return section("GPU training speed per method", "PYTHONPATH=src:. python -m benchmarks.run gpu_speed",
+    return section("GPU training speed per method", "python -m benchmarks.run studies.gpu_speed",
                    f"{long - short} timed steps per run", "0",
                    table(["method", "batch", "im/s fp32", "im/s bf16-mixed", "ms/step fp32", "ms/step bf16-mixed",
                           "bf16 / fp32"], rows), notes)

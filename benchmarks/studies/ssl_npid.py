@@ -14,8 +14,7 @@ import statistics
 
 import torch
 
-from .common import save_json, section, table
-from .ssl import _one, _pm, probe_note, train_sizes
+from ..common import fmt_pct, probe_note, save_json, section, table, train_and_probe, train_sizes
 
 SEEDS = (0, 1, 2)
 # (row label, overrides, seconds; 0: the untrained encoder)
@@ -32,12 +31,20 @@ def run(quick: bool = False) -> str:
     seeds = SEEDS[:1] if quick else SEEDS
     scale = 1 / 15 if quick else 1.0
     max_train, max_val = (500, 200) if quick else (5000, 2000)
-    n_train = train_sizes("mnist")[1]
     raw: dict = {}
     for i, (label, kw, secs) in enumerate(ROWS):
-        raw[label] = [_one("npid", "mnist", secs * scale if secs else 0.01, max_train, max_val,
-                           tag=f"-npid{i}" + (f"-seed{s}" if s else ""), seed=s, **kw) for s in seeds]
+        raw[label] = [train_and_probe("npid", "mnist", secs * scale if secs else 0.01, max_train, max_val,
+                                      tag=f"-npid{i}" + (f"-seed{s}" if s else ""), seed=s, **kw) for s in seeds]
     save_json("ssl_npid", raw)
+    return report(raw, quick)
+
+
+def report(raw: dict, quick: bool = False, measured: dict | None = None) -> str:
+    """The section from the study's results (``results/ssl_npid.json``): no training (it reads the size of
+    MNIST's train split for the epochs)."""
+    max_train, max_val = (500, 200) if quick else (5000, 2000)
+    seeds = SEEDS[:len(raw[ROWS[0][0]])]
+    n_train = train_sizes("mnist")[1]
     untrained = raw[ROWS[0][0]]
     rows = []
     for label, _, secs in ROWS:
@@ -45,9 +52,9 @@ def run(quick: bool = False) -> str:
         steps = statistics.mean(r["steps"] for r in rs)
         rows.append([label, f"{steps:.0f}" if secs else "-",
                      f"{steps * rs[0]['batch_size'] / n_train:.2f}" if secs else "-",
-                     _pm([r["linear"] for r in rs]), _pm([r["knn"] for r in rs]),
-                     _pm([r["linear"] - u["linear"] for r, u in zip(rs, untrained)]),
-                     _pm([r["knn"] - u["knn"] for r, u in zip(rs, untrained)]), _pm([r["knn_usps"] for r in rs])])
+                     fmt_pct([r["linear"] for r in rs]), fmt_pct([r["knn"] for r in rs]),
+                     fmt_pct([r["linear"] - u["linear"] for r, u in zip(rs, untrained)]),
+                     fmt_pct([r["knn"] - u["knn"] for r, u in zip(rs, untrained)]), fmt_pct([r["knn_usps"] for r in rs])])
     body = table(["variant", "steps", "epochs", "MNIST linear", "MNIST k-NN", "linear gained over untrained",
                   "k-NN gained over untrained", "USPS k-NN (transfer)"], rows)
     notes = (f"NPID as in the paper (128-d, tau 0.07, K = 4096 bank negatives, bank momentum 0.5, NCE with Z fixed "
@@ -56,9 +63,9 @@ def run(quick: bool = False) -> str:
              f"of train is held out for the probes). `bank_init=encoder` is our option, not the paper's: the fill "
              f"(the untrained encoder on every train image) runs inside the first step, so it takes part of the "
              f"30 s. " + probe_note(max_train, max_val, "USPS: the MNIST encoder, USPS train as bank")
-             + " Cells: mean ± sample sd over the training "
+             + " Cells: mean ± standard error over the training "
              f"seeds; gains per seed against that seed's untrained encoder. The paper trains for 200 epochs.")
     return section("NPID against the budget, and with a filled memory bank (MNIST)",
-                   "PYTHONPATH=src:. python -m benchmarks.run ssl_npid",
+                   "python -m benchmarks.run studies.ssl_npid",
                    "30 / 120 s of training per run (CPU)" if not quick else "quick",
-                   ", ".join(map(str, seeds)), body, notes)
+                   ", ".join(map(str, seeds)), body, notes, measured=measured)

@@ -14,7 +14,7 @@ import time
 
 import torch
 
-from .common import OUT, SkipSuite, data_dir, save_json, section, table, train_run
+from ..common import OUT, SkipSuite, data_dir, save_json, section, table, train_run
 
 METHODS = ["simclr", "moco", "byol", "barlow_twins", "rotnet"]
 BATCHES = (256, 1024)
@@ -90,6 +90,6 @@ def run(quick: bool = False) -> str:
              f"then the kornia pipelines; device synchronised around it) and its share of the step. "
              f"GPU: {gpu}, CUDA {torch.version.cuda}, torch {torch.__version__}.")
     return section("Where an SSL step's time goes on a GPU (views vs the rest)",
-                   "PYTHONPATH=src:. python -m benchmarks.run gpu_profile", f"{long - short} timed steps per run", "0",
+                   "python -m benchmarks.run studies.gpu_profile", f"{long - short} timed steps per run", "0",
                    table(["method", f"ms/step at batch {batches[0]} (views)", f"ms/step at batch {batches[1]} (views)",
                           f"im/s at {batches[0]}", f"im/s at {batches[1]}", "speed-up"], rows), notes)

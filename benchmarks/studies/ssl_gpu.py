@@ -21,8 +21,8 @@ import time
 
 import torch
 
-from .common import OUT, RESULTS, SkipSuite, data_dir, git_rev, save_json, section, table, train_run
-from .ssl import _evaluate, _pm, train_sizes
+from ..common import (OUT, RESULTS, SkipSuite, data_dir, evaluate_probes, fmt_pct, git_rev, save_json, section,
+                      table, train_run, train_sizes)
 
 SECONDS = 120.0
 DEVICE = "cuda"
@@ -41,15 +41,15 @@ ROWS = [
 
 def _row(label: str, method: str, kw: dict, trained: bool, seconds: float, max_train, max_val,
          sizes: tuple[int, int]) -> dict:
-    from latentlab.engine.run import load_run_config
+    from benchmarks.common import run_cfg
     run_dir = OUT / "ssl_gpu" / label
     opts = dict(device=DEVICE, dataset="mnist_m", data_dir=data_dir(), steps=1_000_000, eval_at_end=False,
                 image_every=0, ckpt_every=0, log_every=50, **({} if method == "supervised" else {"knn_every": 0}))
     res = train_run(method, run_dir, max_seconds=seconds if trained else 0.01, **{**opts, **kw})
-    bs = load_run_config(run_dir)[1].batch_size
+    bs = run_cfg(run_dir).batch_size
     t0 = time.perf_counter()
     row = {"steps": res.steps, "seconds": res.seconds, "im_s": res.steps * bs / res.seconds, "batch_size": bs,
-           **_evaluate(run_dir, max_train, max_val, usps=False, maps=True)}
+           **evaluate_probes(run_dir, max_train, max_val, usps=False, maps=True)}
     row["probe_seconds"] = time.perf_counter() - t0
     row["train_images"], trained_on = sizes                          # the run trains on train minus 10% val
     row["epochs"] = res.steps * bs / trained_on
@@ -89,18 +89,18 @@ def run(quick: bool = False) -> str:
         if r is None:
             missing.append(label)
             continue
-        name = f"supervised (its classifier: {_pm([r['test_accuracy']])})" if method == "supervised" else label
+        name = f"supervised (its classifier: {fmt_pct([r['test_accuracy']])})" if method == "supervised" else label
         rel = lambda key, sup_key: f"{100 * r[key] / sup[sup_key]:.1f}%" if sup else "-"      # noqa: E731
         rows.append([name, r["batch_size"], f"{r['steps']}" if trained else "-", f"{r['epochs']:.1f}" if trained else "-",
-                     f"{r['im_s']:,.0f}" if trained else "-", _pm([r["linear"]]), rel("linear", "test_accuracy"),
-                     _pm([r["knn"]]), _pm([r["linear_maps"]]), rel("linear_maps", "linear_maps")])
+                     f"{r['im_s']:,.0f}" if trained else "-", fmt_pct([r["linear"]]), rel("linear", "test_accuracy"),
+                     fmt_pct([r["knn"]]), fmt_pct([r["linear_maps"]]), rel("linear_maps", "linear_maps")])
     cand = [lbl for lbl, m, _, t in ROWS if t and m != "supervised" and lbl in raw]
     goal = ""
     if sup and cand:
         best = max(cand, key=lambda lbl: raw[lbl]["linear"])
         ratio = raw[best]["linear"] / sup["test_accuracy"]
         goal = (f"Goal (best self-supervised linear accuracy >= 95% of the supervised classifier on MNIST-M): best "
-                f"is **{best}** at {_pm([raw[best]['linear']])}% vs {_pm([sup['test_accuracy']])}% = {100 * ratio:.1f}% "
+                f"is **{best}** at {fmt_pct([raw[best]['linear']])}% vs {fmt_pct([sup['test_accuracy']])}% = {100 * ratio:.1f}% "
                 f"-> **{'met' if ratio >= 0.95 else 'NOT met'}** under this budget"
                 + (f" (rows not measured yet: {', '.join(missing)})." if missing else "."))
     any_row = next(iter(raw.values()), {})
@@ -121,5 +121,5 @@ def run(quick: bool = False) -> str:
     body = table(["encoder", "batch", "steps", "epochs", "im/s", "linear", "linear / supervised classifier", "k-NN",
                   "linear, conv maps", "conv maps / supervised's"], rows) + ("\n\n" + goal if goal else "")
     return section("MNIST-M on a GPU: minutes of training instead of seconds",
-                   "PYTHONPATH=src:. python -m benchmarks.run ssl_gpu (repeat until every row is measured)",
+                   "python -m benchmarks.run studies.ssl_gpu (repeat until every row is measured)",
                    f"{seconds:g} s of training per run (GPU)", "0", body, notes)

@@ -1,13 +1,19 @@
-"""The small contract every method implements, and the registry.
+"""The contract every method implements, and the registry it joins (the engine's layer).
 
 A method is one file: a config dataclass with the paper's defaults, networks from ``nets/``, losses
 from ``losses/``, and hooks the engine calls:
 
 - ``__init__(cfg)``: build networks (plain ``nn.Module`` attributes) and load data.
 - ``configure_optimizers() -> dict[name, Optimizer]`` (and optionally ``configure_schedulers``).
-- ``batches(rank, world) -> BatchSource``: the training data stream (its position is checkpointed).
-- ``training_step(batch, step) -> dict[str, float]``: does its own updates with ``self.optimize``.
-- ``evaluate() -> EvalResult``, ``images() -> dict[str, Tensor]``, ``sample(n)`` for generators.
+- ``batches(rank, world)``: the training stream, or ``engine.batches.Streams`` of named ones (positions checkpointed).
+- ``training_step(batch, step) -> dict[str, float]``: its own updates with ``self.optimize``; ``step`` is the
+  number of steps done before this one (``self.step`` too; after the step the engine sets it to steps done).
+- ``evaluate(protocol) -> EvalResult``, ``images() -> dict[str, Tensor]``, ``sample(n)`` for generators,
+  ``log_prob(x)`` for likelihood models.
+
+The engine owns the cadence: after each ``training_step`` it updates the averages of ``ema()``, steps every
+scheduler (``ReduceLROnPlateau`` on the monitored value ``plateau_metric``), and calls each of ``monitors()``
+at its interval, logging what they return. ``protocols`` names every evaluation ``latentlab eval`` may run.
 
 Everything that is an ``nn.Module`` attribute, every optimizer and scheduler, and every attribute
 named in ``extra_state`` is checkpointed, so resume is exact without per-method code.
@@ -15,26 +21,17 @@ named in ``extra_state`` is checkpointed, so resume is exact without per-method 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import torch
 from torch import nn
 
 from ..config import TrainConfig
 from ..errors import ConfigError, NonFiniteLossError
+from ..modules import unwrap
 from ..nets.global_bn import convert_global_bn
-
-
-@dataclass
-class EvalResult:
-    """Metric values plus the protocol that produced them (so numbers are never orphaned)."""
-
-    metrics: dict[str, float]
-    protocol: dict[str, Any] = field(default_factory=dict)
-    artifacts: dict[str, str] = field(default_factory=dict)  # name -> file path
-    summary: str = ""                                         # one line a person reads first (printed by the CLI)
+from ..results import EvalResult
 
 
 class Method:
@@ -43,7 +40,9 @@ class Method:
     paper: ClassVar[str] = ""
     Config: ClassVar[type[TrainConfig]] = TrainConfig
     generative: ClassVar[bool] = False
-    own_protocols: ClassVar[tuple[str, ...]] = ()   # names its evaluate(protocol=...) takes (None: the default)
+    protocols: ClassVar[tuple[str, ...]] = ()       # every protocol it supports beyond its default evaluate():
+                                                    # generic ones (eval.PROTOCOLS) and names its evaluate() takes
+    plateau_metric: ClassVar[str | None] = None     # the monitored value a ReduceLROnPlateau scheduler steps on
     trainable: ClassVar[tuple[str, ...]] = ()       # nn.Module attributes wrapped by Fabric (DDP)
     extra_state: ClassVar[tuple[str, ...]] = ()     # tensor attributes checkpointed as-is
     global_bn: bool = True                          # under DDP, BatchNorm statistics span every process
@@ -72,6 +71,15 @@ class Method:
     def evaluate(self, protocol: str | None = None) -> EvalResult:
         """Final metrics with their protocol. ``protocol`` selects one where a method has several."""
         return EvalResult({})
+
+    def monitors(self) -> dict[str, tuple[int, Callable[[], dict[str, float]]]]:
+        """Measurements the engine makes after a step's updates whenever the steps done are a multiple of
+        ``every``: name -> (every, fn); ``fn()`` returns the values to log (every = 0: off)."""
+        return {}
+
+    def ema(self) -> dict[str, tuple[str, float]]:
+        """Weight averages the engine updates after every step: averaged module -> (trained module, decay)."""
+        return {}
 
     def images(self) -> dict[str, torch.Tensor]:
         """Pictures to log now: name -> (N, C, H, W) grid batch in [0, 1], or (3, H, W) image."""
@@ -168,7 +176,7 @@ class Method:
 
     def state_dict(self) -> dict[str, Any]:
         return {
-            "modules": {k: _unwrap(m).state_dict() for k, m in self.modules().items()},
+            "modules": {k: unwrap(m).state_dict() for k, m in self.modules().items()},
             "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
             "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
             "extra": {k: getattr(self, k) for k in self.extra_state},
@@ -179,7 +187,7 @@ class Method:
         for k, sd in state["modules"].items():
             if k not in mods:
                 raise ConfigError(f"checkpoint has network '{k}' that method '{self.name}' does not build")
-            _unwrap(mods[k]).load_state_dict(sd)
+            unwrap(mods[k]).load_state_dict(sd)
         for k, v in state.get("extra", {}).items():
             cur = getattr(self, k)
             setattr(self, k, v.to(cur.device) if isinstance(v, torch.Tensor) else v)
@@ -208,21 +216,6 @@ def _with_precision(mod: nn.Module, fabric) -> nn.Module:
     return _FabricModule(mod, fabric.strategy, original_module=mod)
 
 
-def _unwrap(m: nn.Module) -> nn.Module:
-    """The plain module under Fabric/DDP/compile wrappers (state-dict keys without prefixes)."""
-    while True:
-        if hasattr(m, "_forward_module"):        # lightning _FabricModule
-            m = m._original_module if hasattr(m, "_original_module") else m._forward_module
-        elif hasattr(m, "_orig_mod"):            # torch.compile
-            m = m._orig_mod
-        elif isinstance(m, nn.parallel.DistributedDataParallel):
-            m = m.module
-        else:
-            return m
-
-
-unwrap = _unwrap
-
 METHODS: dict[str, type[Method]] = {}
 
 
@@ -234,8 +227,3 @@ def register_method(cls: type[Method]) -> type[Method]:
     METHODS[cls.name] = cls
     return cls
 
-
-def get_method(name: str) -> type[Method]:
-    if name not in METHODS:
-        raise ConfigError(f"unknown method '{name}' (known: {', '.join(sorted(METHODS))})")
-    return METHODS[name]

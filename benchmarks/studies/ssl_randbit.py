@@ -13,35 +13,47 @@ import statistics
 
 import torch
 
-from .common import line_plot, save_json, section, table
-from .ssl import _one, _pm, probe_note
+from ..common import fmt_pct, line_plot, mean_se, probe_note, save_json, section, table, train_and_probe
 
 METHODS = ("simclr", "rotnet")
 BITS = (0, 1, 2, 4, 8)
 SEEDS = (0, 1, 2)
+SECONDS = 30.0
 
 
 def run(quick: bool = False) -> str:
     torch.set_num_threads(1)
-    secs, bits, seeds = (2.0, (0, 2), (0,)) if quick else (30.0, BITS, SEEDS)
+    secs, bits, seeds = (2.0, (0, 2), (0,)) if quick else (SECONDS, BITS, SEEDS)
     max_train, max_val = (500, 200) if quick else (5000, 2000)
-    raw, rows = [], []
+    raw = []
     for method in METHODS:
         for n in bits:
-            rs, us = [], []
             for seed in seeds:
                 tag = f"-randbit{n}" + (f"-seed{seed}" if seed else "")
-                r = _one(method, "mnist", secs, max_train, max_val, tag=tag, seed=seed, randbit=n)
+                r = train_and_probe(method, "mnist", secs, max_train, max_val, tag=tag, seed=seed, randbit=n)
                 # the same encoder untrained: the bit channels already perturb a random network's features
-                u = _one(method, "mnist", 0.01, max_train, max_val, tag=tag + "-untrained", seed=seed, randbit=n,
-                         lr=1e-12)
-                rs.append(r), us.append(u)
+                u = train_and_probe(method, "mnist", 0.01, max_train, max_val, tag=tag + "-untrained", seed=seed,
+                                    randbit=n, lr=1e-12)
                 raw.append({"method": method, "bits": n, "seed": seed, **r, "untrained": u})
-            rows.append([method, n, len(rs), f"{statistics.mean(r['steps'] for r in rs):.0f}",
-                         _pm([r["linear"] for r in rs]), _pm([r["knn"] for r in rs]),
-                         _pm([r["knn_usps"] for r in rs]), _pm([u["linear"] for u in us]),
-                         _pm([r["linear"] - u["linear"] for r, u in zip(rs, us)])])
     save_json("ssl_randbit", raw)
+    return report(raw, quick)
+
+
+def report(raw: list[dict], quick: bool = False, measured: dict | None = None) -> str:
+    """The section (and its plot) from the study's results (``results/ssl_randbit.json``): no training."""
+    secs = 2.0 if quick else SECONDS
+    max_train, max_val = (500, 200) if quick else (5000, 2000)
+    bits = sorted({r["bits"] for r in raw})
+    seeds = sorted({r["seed"] for r in raw})
+    rows = []
+    for method in METHODS:
+        for n in bits:
+            cell = [r for r in raw if r["method"] == method and r["bits"] == n]
+            rs, us = cell, [r["untrained"] for r in cell]
+            rows.append([method, n, len(rs), f"{statistics.mean(r['steps'] for r in rs):.0f}",
+                         fmt_pct([r["linear"] for r in rs]), fmt_pct([r["knn"] for r in rs]),
+                         fmt_pct([r["knn_usps"] for r in rs]), fmt_pct([u["linear"] for u in us]),
+                         fmt_pct([r["linear"] - u["linear"] for r, u in zip(rs, us)])])
     plot = _plot(raw, secs) if not quick else None
     body = table(["method", "RandBit bits n", "seeds", "steps", "MNIST linear", "MNIST k-NN", "USPS k-NN (transfer)",
                   "MNIST linear, untrained", "linear gained by training"], rows)
@@ -55,13 +67,14 @@ def run(quick: bool = False) -> str:
              "before training (lr 1e-12): a random network mixes the constant bit channels into every feature, "
              "which costs accuracy before any learning, so the effect of training is the last column. "
              + probe_note(max_train, max_val) + " Cells: mean ± "
-             "sample sd over the training seeds. Published anchor (Chen, Luo & Li 2021, *Intriguing properties of "
+             "standard error over the training seeds (the plot's error bars: one standard error). Published anchor "
+             "(Chen, Luo & Li 2021, *Intriguing properties of "
              "contrastive losses*, Sec. 4, RandBit on CIFAR-10 and ImageNet with ResNets): a few shared bits cut "
              "linear accuracy sharply, and more bits cut it further; their numbers are in their figure, not quoted"
              " here.")
     return section("Feature suppression: SimCLR and RotNet with n shared random bits (RandBit)",
-                   "PYTHONPATH=src:. python -m benchmarks.run ssl_randbit",
-                   f"{secs:g} s of training per run (CPU)", ", ".join(map(str, seeds)), body, notes)
+                   "python -m benchmarks.run studies.ssl_randbit",
+                   f"{secs:g} s of training per run (CPU)", ", ".join(map(str, seeds)), body, notes, measured=measured)
 
 
 def _plot(raw: list[dict], secs: float) -> str:
@@ -71,8 +84,8 @@ def _plot(raw: list[dict], secs: float) -> str:
         for label, style, get in (("", "-", lambda r: r["linear"]),
                                   (", untrained", "--", lambda r: r["untrained"]["linear"])):
             vals = [[100 * get(r) for r in raw if r["bits"] == b and r["method"] == method] for b in bits]
-            series.append((f"{method}{label}", fmt + style, bits, [statistics.mean(v) for v in vals],
-                           [statistics.pstdev(v) for v in vals]))
+            series.append((f"{method}{label}", fmt + style, bits, [mean_se(v)[0] for v in vals],
+                           [mean_se(v)[1] for v in vals]))
     line_plot("ssl_randbit", f"RandBit on MNIST, ConvNet, {secs:g} s CPU each", "n, random bits shared by all views",
               "MNIST linear probe accuracy (%)", series)
     return "benchmarks/results/ssl_randbit.png"

@@ -24,10 +24,8 @@ import statistics
 
 import torch
 
-from latentlab.eval.representation import PROBE_WEIGHT_DECAYS
-
-from .common import OUT, save_json, section, table
-from .ssl import _drop_feature_caches, _evaluate, _one, _pm, probe_note, train_sizes
+from ..common import (drop_feature_caches, evaluate_probes, fmt_pct, probe_note, probe_run_dir, save_json, section,
+                      table, train_and_probe, train_sizes)
 from .ssl_dim import ROWS  # the same four encoders: supervised, untrained, RotNet batch 32, SimCLR
 
 SECONDS = 960.0
@@ -48,7 +46,7 @@ def _full_probes(run_dir, step: int, max_train: int | None, max_val: int, weight
     path = run_dir / f"probes_full{max_train or ''}_val{max_val}{grid}_{step}.json"
     if path.is_file():
         return json.loads(path.read_text())
-    r = _evaluate(run_dir, max_train, max_val, usps=False, maps=True, weight_decays=weight_decays, with_knn=not wide,
+    r = evaluate_probes(run_dir, max_train, max_val, usps=False, maps=True, weight_decays=weight_decays, with_knn=not wide,
                   drop_features=False)                               # train_seed drops them after both grids
     keys = ("linear", "linear_maps", "wd", "wd_maps") + (() if wide else ("knn",))
     out = {f"{k}_full{'_wide' if wide else ''}": r[k] for k in keys}
@@ -64,13 +62,13 @@ def train_seed(seed: int, secs: float = SECONDS, max_train: int = 5000, max_val:
         if seed and method in ONE_SEED:
             continue
         tag = f"-long{secs:g}-dim{DIM}-{i}" + (f"-seed{seed}" if seed else "")
-        row = _one(method, "mnist_m", secs if trained else 0.01, max_train, max_val, tag=tag, seed=seed,
+        row = train_and_probe(method, "mnist_m", secs if trained else 0.01, max_train, max_val, tag=tag, seed=seed,
                    num_features=DIM, **kw)
-        run_dir = OUT / "ssl" / f"{method}-mnist_m{tag}"
+        run_dir = probe_run_dir(method, "mnist_m", tag)
         before = set(run_dir.glob("*.pt"))                           # both grids probe the same features
         row.update(_full_probes(run_dir, row["steps"], full_train, max_val))
         row.update(_full_probes(run_dir, row["steps"], full_train, max_val, weight_decays=WIDE_WDS))
-        _drop_feature_caches(run_dir, before)
+        drop_feature_caches(run_dir, before)
         out[label] = row
     return out
 
@@ -82,17 +80,31 @@ def run(quick: bool = False) -> str:
     per_seed = {s: train_seed(s, secs, max_train, max_val, full_train) for s in seeds}
     raw = {label: [per_seed[s][label] for s in seeds if label in per_seed[s]] for label, *_ in ROWS}
     save_json("ssl_long", raw)
+    return report(raw, quick)
+
+
+def report(raw: dict, quick: bool = False, measured: dict | None = None) -> str:
+    """The section from the study's results (``results/ssl_long.json``): no training (it reads the size of
+    MNIST-M's train split for the epochs)."""
+    from latentlab.eval.representation import PROBE_WEIGHT_DECAYS
+    secs = 2.0 if quick else SECONDS
+    max_train, max_val, full_train = (500, 200, 1000) if quick else (5000, 2000, None)
+    seeds = SEEDS[:max(len(rs) for rs in raw.values())]
+    per_seed = {s: {} for s in seeds}
+    for label, method, *_ in ROWS:
+        for s, row in zip(SEEDS[:1] if method in ONE_SEED else seeds, raw[label]):
+            per_seed[s][label] = row
     sup = {s: per_seed[s]["supervised"]["test_accuracy"] for s in seeds}
     untrained = {s: per_seed[s]["untrained"] for s in seeds}
     n_train = train_sizes("mnist_m")[1]                                    # what the runs train on
 
     def cell(label, fn):                                                    # mean ± sd over the row's seeds
-        return _pm([fn(per_seed[s][label], s) for s in seeds if label in per_seed[s]])
+        return fmt_pct([fn(per_seed[s][label], s) for s in seeds if label in per_seed[s]])
 
     rows = []
     for label, method, _, trained in ROWS:
         rs = raw[label]
-        name = f"{label} (its classifier: {_pm(list(sup.values()))})" if method == "supervised" else label
+        name = f"{label} (its classifier: {fmt_pct(list(sup.values()))})" if method == "supervised" else label
         rows.append([name, str(len(rs)), f"{statistics.mean(r['steps'] for r in rs):.0f}" if trained else "-",
                      f"{statistics.mean(r['steps'] * r['batch_size'] for r in rs) / n_train:.2f}" if trained else "-",
                      cell(label, lambda r, s: r["linear"]),
@@ -115,10 +127,10 @@ def run(quick: bool = False) -> str:
         sup_same = [per_seed[s][label][key] / per_seed[s]["supervised"][key] for s in seeds if label in per_seed[s]]
         met = min(ratios) >= GOAL
         return (f"Goal (best self-supervised linear accuracy >= {100 * GOAL:.0f}% of the supervised classifier, "
-                f"full-split probe, {grid_name}): best is **{label}** on its {layer}, {_pm(ratios)}% of the supervised "
+                f"full-split probe, {grid_name}): best is **{label}** on its {layer}, {fmt_pct(ratios)}% of the supervised "
                 f"classifier over {len(ratios)} seed(s) (lowest seed {100 * min(ratios):.1f}%) -> "
                 f"**{'met' if met else 'NOT met'}**{' in every seed' if met and len(ratios) > 1 else ''}. Against the "
-                f"supervised network probed the same way (same layer, same probe): {_pm(sup_same)}%.")
+                f"supervised network probed the same way (same layer, same probe): {fmt_pct(sup_same)}%.")
 
     wds = lambda label, key: ", ".join(f"{per_seed[s][label][key]:g}" for s in seeds if label in per_seed[s])
     grid_rows = [[label, cell(label, lambda r, s: r["linear_full"]), wds(label, "wd_full"),
@@ -149,14 +161,15 @@ def run(quick: bool = False) -> str:
              f"({n_train if full_train is None else full_train:,} images: train minus the validation split), as the papers' "
              f"linear evaluations do; k-NN with that split as the bank. 'conv maps': the last conv block's 4096 values "
              f"(`--layer maps`), the conv-block probe of the pretext-task papers (Gidaris et al. 2018 probe each conv "
-             f"block; Goyal et al. 2019 the conv layers). Cells: mean ± sample sd over seeds; gains and ratios are taken "
+             f"block; Goyal et al. 2019 the conv layers). Cells: mean ± standard error over seeds; gains and ratios are taken "
              f"per seed against that seed's untrained encoder and supervised classifier. Published anchor: Gidaris et al. "
              f"2018 train classifiers on each conv block of RotNet and of a supervised network on CIFAR-10 and report "
              f"a small gap (figures not quoted here: other data, network and probe).")
     return section("MNIST-M: the closest self-supervised configuration with 960 s of CPU",
-                   "PYTHONPATH=src:. python -m benchmarks.run ssl_long", f"{secs:g} s of training per run (CPU)",
+                   "python -m benchmarks.run studies.ssl_long", f"{secs:g} s of training per run (CPU)",
                    ", ".join(map(str, seeds)),
                    table(["encoder", "seeds", "steps", "epochs", f"linear, {max_train:,}", "linear, full train",
                           "/ supervised classifier", "k-NN, full train", "conv maps, full train",
                           "conv maps gained over untrained", "conv maps / supervised classifier"], rows),
-                   goal("", f"weight decay grid {grid(PROBE_WEIGHT_DECAYS)}") + "\n\n" + grid_check + "\n\n" + notes)
+                   goal("", f"weight decay grid {grid(PROBE_WEIGHT_DECAYS)}") + "\n\n" + grid_check + "\n\n" + notes,
+                   measured=measured)

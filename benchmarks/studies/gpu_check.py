@@ -12,7 +12,7 @@ import math
 
 import torch
 
-from .common import OUT, SkipSuite, data_dir, save_json, section, table, train_run
+from ..common import OUT, SkipSuite, data_dir, save_json, section, table, train_run
 
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "64-true")
 STEPS = 6
@@ -29,7 +29,7 @@ def _losses(run_dir) -> list[dict]:
 def run(quick: bool = False) -> str:
     if DEVICE == "cuda" and not torch.cuda.is_available():
         raise SkipSuite("needs a CUDA device")
-    from latentlab.methods.base import METHODS
+    from latentlab.methods import METHODS
     from latentlab.methods._ssl import SSLMethod
     steps = 2 if quick else STEPS
     raw: dict = {}
@@ -63,5 +63,5 @@ def run(quick: bool = False) -> str:
              f"Each method's default configuration (image methods on MNIST, the SSL k-NN monitor off, no "
              f"final evaluation), one process, `device=cuda`; a cell gives the last step's logged losses. "
              f"GPU: {torch.cuda.get_device_name() if DEVICE == 'cuda' else 'none'}, CUDA {torch.version.cuda}.")
-    return section("GPU check: every method under every precision", "PYTHONPATH=src:. python -m benchmarks.run gpu_check",
+    return section("GPU check: every method under every precision", "python -m benchmarks.run studies.gpu_check",
                    f"{steps} steps per run", "0", table(["method", *PRECISIONS], rows), notes)

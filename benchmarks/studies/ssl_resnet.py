@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from .common import section, save_json, table
-from .ssl import _one, probe_note
+from ..common import probe_note, save_json, section, table, train_and_probe
 
 METHODS = {"supervised": {}, "simclr": {}}
 
@@ -20,10 +19,10 @@ def run(quick: bool = False) -> str:
     secs = 2.0 if quick else 300.0
     max_train, max_val = (300, 100) if quick else (5000, 2000)
     kw = dict(net="resnet18", width=64, batch_size=64)
-    res = {m: _one(m, "mnist", secs, max_train, max_val, tag="-resnet18", **kw, **extra)
+    res = {m: train_and_probe(m, "mnist", secs, max_train, max_val, tag="-resnet18", **kw, **extra)
            for m, extra in METHODS.items()}
     # the floor: the untrained ResNet-18 (1 step at lr 1e-12), probed the same way
-    res["random init"] = _one("simclr", "mnist", 0.01, max_train, max_val, tag="-resnet18-random-init", lr=1e-12, **kw)
+    res["random init"] = train_and_probe("simclr", "mnist", 0.01, max_train, max_val, tag="-resnet18-random-init", lr=1e-12, **kw)
     save_json("ssl_resnet", res)
     sup = res["supervised"]["test_accuracy"]
     rows = []
@@ -38,5 +37,5 @@ def run(quick: bool = False) -> str:
              "tau 0.5, 2048-wide projector); 'random init' is the untrained ResNet-18. " + probe_note(max_train, max_val, "USPS k-NN with the MNIST-trained encoder") + " A CPU core trains "
              "this network at tens of images per second, so these runs see a fraction of one epoch.")
     return section("ResNet-18 encoder: supervised vs SimCLR (MNIST)",
-                   "PYTHONPATH=src:. python -m benchmarks.run ssl_resnet",
+                   "python -m benchmarks.run studies.ssl_resnet",
                    f"{secs:g} s of training per run (CPU)", "0", body, notes)

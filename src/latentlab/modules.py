@@ -1,0 +1,18 @@
+"""The plain module under training wrappers (ground floor: every layer may import it)."""
+
+from __future__ import annotations
+
+from torch import nn
+
+
+def unwrap(m: nn.Module) -> nn.Module:
+    """The plain module under Fabric/DDP/compile wrappers (state-dict keys without prefixes)."""
+    while True:
+        if hasattr(m, "_forward_module"):        # lightning _FabricModule
+            m = m._original_module if hasattr(m, "_original_module") else m._forward_module
+        elif hasattr(m, "_orig_mod"):            # torch.compile
+            m = m._orig_mod
+        elif isinstance(m, nn.parallel.DistributedDataParallel):
+            m = m.module
+        else:
+            return m

@@ -1,0 +1,100 @@
+"""notebooks/gans.ipynb runs end to end: its `parameters` cell is replaced by tiny settings, the notebook is
+executed by a fresh kernel of this interpreter, and each section must draw its figures and print its numbers."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import nbclient
+import nbformat
+
+import latentlab as ll
+from conftest import REPO, needs
+
+NOTEBOOK = REPO / "notebooks" / "gans.ipynb"
+SECTIONS = ("1. The 1-D GAN", "2. Mode collapse", "3. DCGAN", "4. The WGAN critic")
+
+
+def tiny_parameters(out: Path) -> str:
+    return f"STEPS_SCALE = 0.01\nOUT = {str(out)!r}\nSEED = 0\nVERBOSE = False\n"
+
+
+def inject(nb, source: str) -> None:
+    """Replace the source of the cell tagged `parameters` (exactly one, the first code cell)."""
+    tagged = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    first_code = next(c for c in nb.cells if c.cell_type == "code")
+    assert len(tagged) == 1 and tagged[0] is first_code, "the first code cell, and only it, is tagged parameters"
+    tagged[0].source = source
+
+
+def python_kernel(root: Path) -> Path:
+    """A kernelspec `python3` that starts this interpreter (the venv's), whatever other kernels are installed."""
+    spec = root / "kernels" / "python3"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "latentlab test kernel", "language": "python"}))
+    return root
+
+
+def section_of_each_cell(nb) -> list[str | None]:
+    """The `## ` heading each cell falls under (None before the first)."""
+    current, out = None, []
+    for c in nb.cells:
+        if c.cell_type == "markdown":
+            current = next((l[3:].strip() for l in c.source.splitlines() if l.startswith("## ")), current)
+        out.append(current)
+    return out
+
+
+def test_stored_notebook_is_clean():
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    nbformat.validate(nb)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.outputs and c.execution_count is None for c in code), "store the notebook without outputs"
+    assert "STEPS_SCALE = 1.0" in code[0].source        # lecture-length runs by default
+
+
+@needs("mnist")
+def test_notebook_runs_at_tiny_settings(tmp_path, monkeypatch):
+    monkeypatch.setenv("JUPYTER_PATH", str(python_kernel(tmp_path / "jupyter")))   # before any user kernel
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))          # connection files
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))                   # no user profile or startup
+    monkeypatch.delenv("MPLBACKEND", raising=False)     # conftest's Agg would keep figures out of the outputs
+    # one thread: tiny networks gain nothing from more, and on cores shared with other tests or workers idle
+    # threads spinning made the tiny run 2-4x slower
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    inject(nb, tiny_parameters(tmp_path / "runs"))
+    nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}}).execute()   # raises on a failing cell
+
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert not errors
+    figures = {s: 0 for s in SECTIONS}
+    for cell, heading in zip(nb.cells, section_of_each_cell(nb)):
+        for o in cell.get("outputs", []):
+            if "image/png" in o.get("data", {}):
+                figures[next(s for s in SECTIONS if heading and heading.startswith(s))] += 1
+    assert figures == {SECTIONS[0]: 1, SECTIONS[1]: 2, SECTIONS[2]: 1, SECTIONS[3]: 1}, figures
+
+    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert "theta = " in text and "modes captured" in text and "last Wasserstein estimate" in text
+
+    summary_cell = next(c for c in nb.cells if "summary" in c.metadata.get("tags", []))
+    summary = json.loads("".join(o.text for o in summary_cell.outputs if o.output_type == "stream"))
+    assert summary["gan1d"]["data_mean"] == 4.0 and math.isfinite(summary["gan1d"]["theta"])
+    assert set(summary["gan2d"]) == {"ring8_plain", "ring8_r1", "ring8_pacgan4", "grid25_no_r1", "grid25_r1"}
+    for name, m in summary["gan2d"].items():
+        assert 0 <= m["modes"] <= (8 if name.startswith("ring8") else 25) and 0 <= m["hq_fraction"] <= 1
+    assert summary["dcgan"]["steps"] == 15 and summary["dcgan"]["sample_shape"] == [64, 1, 28, 28]
+    assert summary["wgan"]["steps"] == 6 and summary["wgan"]["log_records"] == 6
+    assert all(math.isfinite(summary["wgan"][k]) for k in ("wasserstein_estimate_first", "wasserstein_estimate_last"))
+    # the runs went where the injected OUT said, and can be reopened
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == sorted(
+        ["gan1d", "dcgan", "wgan", *summary["gan2d"]])
+    assert ll.load(tmp_path / "runs" / "gan1d").step == 30
