@@ -59,7 +59,8 @@ class Run:
         return self.result.metrics if self.result is not None else None
 
     def log(self) -> list[dict]:
-        """The training records of ``metrics.jsonl`` (non-finite values are None)."""
+        """Every record of ``metrics.jsonl``: training rows, and evaluations with ``"kind": "eval"`` (non-finite
+        values are None)."""
         return read_metrics(self.run_dir)
 
     @torch.no_grad()

@@ -24,6 +24,7 @@ class RunLogger:
         self.run_dir, self.total, self.start = run_dir, total, start
         self.tb = None
         self.progress = None
+        self.show = progress                      # False: records and TensorBoard only, nothing printed
         self._t0 = time.perf_counter()
         self._last = {}
         if not self.enabled:
@@ -57,7 +58,7 @@ class RunLogger:
         info = "  ".join(f"{k}={v:.4g}" for k, v in list(values.items())[:4])
         if self.progress is not None:
             self.progress.update(self.task, completed=step, rate=rate, info=info)
-        else:
+        elif self.show:
             eta = (self.total - step) / rate if rate > 0 else float("nan")
             print(f"step {step}/{self.total}  {rate:.1f} steps/s  eta {eta:.0f}s  {info}", flush=True)
 

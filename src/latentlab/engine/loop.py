@@ -216,7 +216,7 @@ def train(method: type[Method] | Method, cfg=None, out: str | Path | None = None
         write_text(run_dir / "config.yaml", to_yaml(cfg, method_name))
         if record is not None:
             write_json(run_dir / "init_from.json", record)
-    logger = RunLogger(run_dir, cfg.steps, start, enabled=is_main, resume=resume is not None)
+    logger = RunLogger(run_dir, cfg.steps, start, enabled=is_main, resume=resume is not None, progress=verbose)
 
     def checkpoint(done: int, periodic: bool) -> None:
         nonlocal saved
