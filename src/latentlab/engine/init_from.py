@@ -19,7 +19,6 @@ from pathlib import Path
 import torch
 
 from ..errors import ConfigError
-from ..fileio import write_json
 from ..modules import unwrap
 from .checkpoint import load_checkpoint, split_weights
 
@@ -53,9 +52,9 @@ def _source_weights(run_dir: Path) -> tuple[dict[str, dict[str, torch.Tensor]], 
     raise ConfigError(f"config key 'init_from': {run_dir} holds no weights.safetensors and no checkpoints/last.ckpt")
 
 
-def init_from(method, spec: str, run_dir: Path | None) -> dict:
-    """Load the weights ``spec`` names into ``method``'s networks; returns (and writes to
-    ``run_dir/init_from.json``) the record of what was loaded."""
+def init_from(method, spec: str) -> dict:
+    """Load the weights ``spec`` names into ``method``'s networks; returns the record of what was loaded (the
+    loop writes it to ``init_from.json``)."""
     src_dir, module, target, prefix = parse_init_from(spec)
     if not src_dir.is_dir():
         raise ConfigError(f"config key 'init_from': {src_dir}: no such run directory")
@@ -91,6 +90,4 @@ def init_from(method, spec: str, run_dir: Path | None) -> dict:
               "loaded": {dst: len(keys) for dst, keys in loaded.items()},
               "kept_initialisation": {dst: sorted(set(unwrap(mods[dst]).state_dict()) - set(keys))
                                       for dst, keys in loaded.items()}}
-    if run_dir is not None:
-        write_json(Path(run_dir) / "init_from.json", record)
     return record

@@ -210,7 +210,7 @@ def train(method: type[Method] | Method, cfg=None, out: str | Path | None = None
     is_main = rank == 0
     record = None
     if state is None and cfg.init_from:   # another run's weights, checked before anything is written
-        record = init_from(method, cfg.init_from, None)
+        record = init_from(method, cfg.init_from)
     if is_main:
         (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
         write_text(run_dir / "config.yaml", to_yaml(cfg, method_name))

@@ -49,10 +49,10 @@ class Scorer:
 
     @classmethod
     def of(cls, method) -> "Scorer":
-        cache = method.__dict__.setdefault("_scorer", None)
-        if cache is None:
-            cache = method._scorer = cls(method)
-        return cache
+        """The method's scorer, made on first use (evaluation state: not a module, so never checkpointed)."""
+        if "_scorer" not in vars(method):
+            method._scorer = cls(method)
+        return method._scorer
 
     def reference(self, split: str, n: int) -> torch.Tensor:
         """The first n images (float in [0, 1]) of the reference split."""
@@ -147,24 +147,16 @@ def fid_or_kid(method, n: int, split: str = "val", seed: int | None = None) -> t
     return part, image_report(method, split, n, seed, parts=(part,)).metrics[part]
 
 
-@register_protocol("fid")
-def fid(method, split: str = "val", n: int | None = None, seed: int | None = None) -> EvalResult:
-    return image_report(method, split, n, seed, parts=("fid",))
+def _image_protocol(part: str):
+    def protocol(method, split: str = "val", n: int | None = None, seed: int | None = None) -> EvalResult:
+        return image_report(method, split, n, seed, parts=(part,))
+    protocol.__name__ = protocol.__qualname__ = part
+    protocol.__doc__ = f"The ``{part}`` part of ``image_report``: n samples of noise ``seed`` against ``split``."
+    return protocol
 
 
-@register_protocol("kid")
-def kid(method, split: str = "val", n: int | None = None, seed: int | None = None) -> EvalResult:
-    return image_report(method, split, n, seed, parts=("kid",))
-
-
-@register_protocol("prdc")
-def prdc(method, split: str = "val", n: int | None = None, seed: int | None = None) -> EvalResult:
-    return image_report(method, split, n, seed, parts=("prdc",))
-
-
-@register_protocol("classes")
-def classes(method, split: str = "val", n: int | None = None, seed: int | None = None) -> EvalResult:
-    return image_report(method, split, n, seed, parts=("classes",))
+for _part in ("fid", "kid", "prdc", "classes"):      # one protocol per part of the image report
+    register_protocol(_part)(_image_protocol(_part))
 
 
 @register_protocol("modes")
