@@ -47,3 +47,17 @@ def outcome_seed(request):
         torch.set_num_threads(threads)
     yield seed
     torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="module")
+def featurenet_cache(tmp_path_factory):
+    """A tiny MNIST feature network (40 steps) in a private cache dir, shared by the tests of a module."""
+    from latentlab.cli import main
+    from latentlab.data.paths import resolve_data_dir
+    if not (resolve_data_dir() / "mnist").is_dir():
+        pytest.skip("mnist data absent")
+    cache = tmp_path_factory.mktemp("cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LATENTLAB_CACHE", str(cache))
+        assert main(["featurenet", "mnist", "--steps", "40", "--quiet"]) == 0
+        yield cache

@@ -231,6 +231,10 @@ _GAN = dict(ngf=8, ndf=8, batch_size=16, max_train=256, num_fixed=16)
 SMALL_RUNS = {"supervised": dict(dataset="digits", batch_size=32), "gan1d": dict(batch_size=16),
               "gan2d": dict(batch_size=64, z_dim=8, g_hidden=16, d_hidden=16), "alexnet": dict(batch_size=16, val_every=2),
               **{g: _GAN for g in ("dcgan", "wgan", "wgan_gp", "cgan", "acgan")},
+              "vae": dict(dataset="digits", batch_size=16, hidden=16, z_dim=4),
+              "flow": dict(dataset="digits", batch_size=16, depth=2, hidden=8),
+              "ddpm": dict(dataset="digits", batch_size=16, base=8, mults=[1, 2], timesteps=20, sample_steps=5,
+                           eval_k=4),
               **{m: dict(dataset="digits", batch_size=16, width=8, num_features=32, knn_every=2, knn_samples=64,
                          eval_at_end=True, **SSL_TINY[m]) for m in SSL_METHODS}}
 

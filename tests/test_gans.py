@@ -38,18 +38,6 @@ def _cfg(method, **kw):
     return resolve_config(get_method(method).Config, method, None, {k: str(v) for k, v in kw.items()})
 
 
-@pytest.fixture(scope="module")
-def featurenet_cache(tmp_path_factory):
-    """A tiny MNIST feature network (40 steps) in a private cache dir, shared by this module."""
-    if not (resolve_data_dir() / "mnist").is_dir():
-        pytest.skip("mnist data absent")
-    cache = tmp_path_factory.mktemp("cache")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LATENTLAB_CACHE", str(cache))
-        assert main(["featurenet", "mnist", "--steps", "40", "--quiet"]) == 0
-        yield cache
-
-
 # -- networks -----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("size,ch", [(28, 1), (32, 3), (64, 1)])

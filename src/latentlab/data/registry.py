@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from latentlab.data import paired, readers, stacked
+from latentlab.data import paired, readers, shapes, stacked
 
 DIGIT_CLASSES = [str(i) for i in range(10)]
 
@@ -107,6 +107,15 @@ DATASETS: dict[str, DatasetSpec] = {
             files={}, urls={}, shape=(3, 28, 28), num_classes=1000, fetch_as="mnist",
             load=stacked.load, classes=[f"{i:03d}" for i in range(1000)],
             citation="L. Metz et al. Unrolled Generative Adversarial Networks. ICLR 2017.",
+        ),
+        DatasetSpec(
+            name="shapes",
+            description="dSprites-style shapes: 3 shapes x 6 scales x 40 rotations x 16 x 16 positions, 32x32 "
+                        "binary, with their factors (60k train / 10k test; generated, seeded)",
+            files={}, urls={}, shape=(1, 32, 32), num_classes=3, embedded=True,
+            load=shapes.load, fields=dict(shapes.FIELDS), classes=list(shapes.SHAPES),
+            citation="L. Matthey, I. Higgins, D. Hassabis, A. Lerchner. dSprites: Disentanglement testing "
+                     "Sprites dataset, 2017.",
         ),
         DatasetSpec(
             name="mnist_m_colourise",

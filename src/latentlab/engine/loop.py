@@ -235,7 +235,7 @@ def train(method: type[Method] | Method, cfg=None, out: str | Path | None = None
     # 64-true: the whole step in float64, losses included (Fabric alone casts each network's output back
     # to float32, so a loss would round to float32 and DDP-vs-1-process checks would compare float32 noise)
     step_context = fabric.autocast if cfg.precision == "64-true" else contextlib.nullcontext
-    cadence = Cadence(method, cfg.steps)
+    cadence = Cadence(method, cfg.steps, start)
     t0 = time.perf_counter()
     window: dict[str, list[float]] = {}
     done = start
@@ -300,11 +300,16 @@ class Cadence:
     (``ema()``), its schedulers (each step but the last, when no rate is used any more; ``ReduceLROnPlateau``
     instead when ``plateau_metric`` was just measured), then its monitors at their intervals."""
 
-    def __init__(self, method: Method, steps: int):
+    def __init__(self, method: Method, steps: int, start: int = 0):
         self.method, self.steps = method, steps
         self.ema = {avg: (getattr(method, avg), getattr(method, src), decay)
                     for avg, (src, decay) in method.ema().items()}
         self.monitors = [(every, fn) for every, fn in method.monitors().values() if every]
+        if 0 < start < steps:      # a finished run continued for more steps: the step its schedulers skipped
+            for sched in method.schedulers.values():
+                if (not isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau)
+                        and getattr(sched, "last_epoch", start) == start - 1):
+                    sched.step()
 
     def after_step(self, done: int, logs: dict[str, float]) -> dict[str, float]:
         m = self.method

@@ -7,6 +7,8 @@
     modes        2-D mixtures: modes captured within 3 sigma (VEEGAN/PacGAN); Stacked-MNIST: the 1000 modes
                  read confidently by the per-channel classifier (Unrolled GAN / VEEGAN / PacGAN protocol)
     likelihood   the test images' log-likelihood in nats per image and bits per dimension
+    interpolation  smoothness of latent walks: feature-space path length over endpoint distance, largest step's
+                 share of the path, and the share of midpoints the classifier reads with confidence
 
 Reference splits: ``val`` (a seeded part of train held out, split seed ``VAL_SPLIT_SEED``; every choice is
 made on it), ``train`` (the rest of train) and ``test`` (reported figures only). Samples are drawn from
@@ -193,13 +195,15 @@ def modes(method, n: int | None = None, seed: int | None = None) -> EvalResult:
 @register_protocol("likelihood")
 @torch.no_grad()
 def likelihood(method, split: str = "test", n: int | None = None, seed: int = 0,
-               batch_size: int = 500) -> EvalResult:
+               batch_size: int = 500, k: int | None = None) -> EvalResult:
     """Mean log-likelihood of the first ``n`` images of ``split`` (default: all), in nats per image and in bits
     per dimension, ``bpd = -log p(x) / (D ln 2)`` over the D = C H W values of the 8-bit image.
 
     ``method.log_prob(x, generator)`` takes uint8 images (B, C, H, W) and returns (B,) log-probabilities in nats
     of the discrete 8-bit images (or a lower bound, e.g. an ELBO); a continuous density is turned into one by
-    its method with uniform dequantisation (``dequantize``). ``method.likelihood_protocol()`` says how."""
+    its method with uniform dequantisation (``dequantize``). ``method.likelihood_protocol(k)`` says how. ``k``:
+    the samples of an estimate (a VAE's importance samples, a diffusion model's timesteps per image), passed
+    to ``log_prob`` when given; a method whose likelihood is exact refuses it."""
     from ..data import load_dataset
     if not hasattr(method, "log_prob"):
         raise ConfigError(f"likelihood: method '{method.name}' has no log_prob")
@@ -210,14 +214,70 @@ def likelihood(method, split: str = "test", n: int | None = None, seed: int = 0,
         ds = va if split == "val" else tr
     x = ds.images[:n] if n else ds.images
     g = torch.Generator().manual_seed(seed)
-    lp = torch.cat([method.log_prob(x[i:i + batch_size], g).double().cpu() for i in range(0, len(x), batch_size)])
+    kw = {} if k is None else {"k": int(k)}
+    proto_k = method.likelihood_protocol(**kw)                     # refuses a k it cannot use, before any work
+    lp = torch.cat([method.log_prob(x[i:i + batch_size], g, **kw).double().cpu()
+                    for i in range(0, len(x), batch_size)])
     d = x[0].numel()
     nats = float(lp.mean())
     m = {"nll_nats": -nats, "bits_per_dim": -nats / (d * LN2),
          "bits_per_dim_se": float(lp.std() / math.sqrt(len(lp)) / (d * LN2)) if len(lp) > 1 else 0.0}
     proto = {"dataset": c.dataset, "method": method.name, "step": method.step, "split": split, "n": len(x),
              "dims": d, "bits_per_dim": "-mean log p(x) / (D ln 2), D = C*H*W of the 8-bit image; se over images",
-             "dequantisation_seed": seed, **method.likelihood_protocol()}
+             "noise_seed": seed, **proto_k}
+    return EvalResult(m, proto)
+
+
+def latent_walk(a: torch.Tensor, b: torch.Tensor, steps: int, mode: str) -> torch.Tensor:
+    """Points from a to b (each (P, ...)) at t = 0, 1/(steps-1), ..., 1 -> (P, steps, ...): ``lerp``, or
+    ``slerp`` (Shoemake 1985; White 2016), which keeps the norm of Gaussian latents typical."""
+    t = torch.linspace(0, 1, steps, dtype=a.dtype, device=a.device).view(1, steps, *([1] * (a.ndim - 1)))
+    a, b = a[:, None], b[:, None]
+    if mode == "lerp":
+        return (1 - t) * a + t * b
+    if mode != "slerp":
+        raise ConfigError(f"latent walk '{mode}': expected lerp or slerp")
+    dims = tuple(range(2, a.ndim))
+    norm = lambda v: torch.linalg.vector_norm(v, dim=dims, keepdim=True)
+    cos = (a * b).sum(dims, keepdim=True) / (norm(a) * norm(b))
+    omega = cos.clamp(-1 + 1e-7, 1 - 1e-7).acos()
+    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+
+
+@register_protocol("interpolation")
+@torch.no_grad()
+def interpolation(method, pairs: int = 200, steps: int = 17, seed: int | None = None) -> EvalResult:
+    """How well behaved the latent space is along ``method.interpolate(pairs, steps, seed)``: walks between pairs
+    of latents drawn from the prior (the method states lerp or slerp), decoded, quantised to 8 bits, read by
+    the frozen feature network f. Per walk x_0 .. x_{S-1}:
+
+        path_length_ratio   sum_s |f(x_{s+1}) - f(x_s)| / |f(x_{S-1}) - f(x_0)|  (1: a straight feature path;
+                            a walk through junk or other classes is longer); median over walks
+        max_step_share      max_s |f(x_{s+1}) - f(x_s)| / sum_s |...|  (1/(S-1) at uniform speed, 1: one jump)
+        midpoint_confident  share of midpoints (t = 1/2) whose class the classifier reads with p >= CONFIDENT,
+                            beside the same share for the endpoints (samples) as its reference"""
+    if steps < 3 or steps % 2 == 0:
+        raise ConfigError(f"interpolation: steps = {steps}: need an odd number >= 3 (a midpoint at t = 1/2)")
+    if not hasattr(method, "interpolate"):
+        raise ConfigError(f"interpolation: method '{method.name}' has no latent to interpolate")
+    seed = int(method.cfg.seed + 3 if seed is None else seed)
+    walk, how = method.interpolate(int(pairs), int(steps), seed)             # (P, S, C, H, W) in [0, 1]
+    x = (walk.float().cpu().clamp(0, 1) * 255).round() / 255
+    sc = Scorer.of(method)
+    f, _, conf = sc.read(x.flatten(0, 1))
+    f, conf = f.view(len(x), steps, -1), conf.view(len(x), steps)
+    seg = (f[:, 1:] - f[:, :-1]).norm(dim=-1)                                # (P, S-1)
+    length, end = seg.sum(1), (f[:, -1] - f[:, 0]).norm(dim=-1)
+    ratio = length / end.clamp_min(1e-12)
+    m = {"path_length_ratio": float(ratio.median()), "path_length_ratio_mean": float(ratio.mean()),
+         "max_step_share": float((seg.max(1).values / length.clamp_min(1e-12)).mean()),
+         "midpoint_confident": float((conf[:, steps // 2] >= CONFIDENT).double().mean()),
+         "endpoint_confident": float((conf[:, [0, -1]] >= CONFIDENT).double().mean())}
+    proto = {"dataset": method.cfg.dataset, "method": method.name, "step": method.step, **sc.fn.protocol(),
+             "walks": f"{len(x)} walks of {steps} points between prior draws (noise seed {seed}): {how}",
+             "path_length_ratio": "feature-space path length / endpoint distance, median over walks",
+             "max_step_share": "largest step / path length, mean over walks (uniform speed: 1/(steps-1))",
+             "midpoint_confident": f"share of t = 1/2 images read with softmax probability >= {CONFIDENT}"}
     return EvalResult(m, proto)
 
 

@@ -63,7 +63,7 @@ class ImageGANConfig(TrainConfig):
 
 class ImageGAN(Method):
     generative = True
-    protocols = ("val", "train", "test", "fid", "kid", "prdc", "classes", "modes")  # default: every
+    protocols = ("val", "train", "test", "fid", "kid", "prdc", "classes", "modes", "interpolation")  # default: every
                                                      # image protocol against the val / train / test reference
     trainable = ("G", "D")
     extra_state = ("fixed_z", "fixed_y", "progress", "progress_steps", "best_fid")
@@ -176,16 +176,20 @@ class ImageGAN(Method):
     def interpolation(self, mode: str, rows: int = 8, steps: int = 10) -> torch.Tensor:
         """Latent walks between fixed noise pairs: ``lerp`` or ``slerp`` (Shoemake 1985; White 2016)."""
         a, b = self.fixed_z[:rows], self.fixed_z[rows:2 * rows] if len(self.fixed_z) >= 2 * rows else self.fixed_z.flip(0)[:rows]
-        t = torch.linspace(0, 1, steps, device=a.device)[None, :, None]    # (1, S, 1)
-        a, b = a[:, None], b[:, None]                                       # (R, 1, z)
-        if mode == "lerp":
-            z = (1 - t) * a + t * b
-        else:
-            cos = (a * b).sum(-1, keepdim=True) / (a.norm(dim=-1, keepdim=True) * b.norm(dim=-1, keepdim=True))
-            omega = cos.clamp(-1 + 1e-7, 1 - 1e-7).acos()
-            z = (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+        z = gen.latent_walk(a, b, steps, mode)                              # (R, S, z)
         y = self.fixed_y[:rows].repeat_interleave(steps)
         return make_grid(self.generate(z.reshape(rows * steps, -1), y), nrow=steps)
+
+    def interpolate(self, pairs: int, steps: int, seed: int) -> tuple[torch.Tensor, str]:
+        """Walks between pairs of prior draws (the interpolation protocol): lerp for the uniform prior (DCGAN's
+        walks), slerp for the normal one; a conditional G keeps each walk's class (cycled)."""
+        g = torch.Generator().manual_seed(seed)
+        a, b = self.prior(pairs, g), self.prior(pairs, g)
+        mode = "lerp" if self.cfg.prior == "uniform" else "slerp"
+        z = gen.latent_walk(a, b, steps, mode).flatten(0, 1)
+        y = (torch.arange(pairs) % self.K).repeat_interleave(steps)
+        x = self.generate(z, y)
+        return x.view(pairs, steps, *x.shape[1:]), f"{mode} of z ~ {self.cfg.prior} prior"
 
     def images(self):
         s = self.sample(len(self.fixed_z))
