@@ -1,5 +1,6 @@
-"""notebooks/gans.ipynb runs end to end: its `parameters` cell is replaced by tiny settings, the notebook is
-executed by a fresh kernel of this interpreter, and each section must draw its figures and print its numbers."""
+"""The notebooks run end to end (notebooks/gans.ipynb and notebooks/families.ipynb): the `parameters` cell is
+replaced by tiny settings, the notebook is executed by a fresh kernel of this interpreter, and each section must
+draw its figures and print its numbers."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 from pathlib import Path
 
 import nbclient
+import pytest
 import nbformat
 
 import latentlab as ll
@@ -16,6 +18,8 @@ from conftest import REPO, needs
 
 NOTEBOOK = REPO / "notebooks" / "gans.ipynb"
 SECTIONS = ("1. The 1-D GAN", "2. Mode collapse", "3. DCGAN", "4. The WGAN critic")
+FAMILIES = REPO / "notebooks" / "families.ipynb"
+FAMILY_SECTIONS = ("1. The VAE", "2. A normalizing flow", "3. A diffusion model")
 
 
 def tiny_parameters(out: Path) -> str:
@@ -50,16 +54,17 @@ def section_of_each_cell(nb) -> list[str | None]:
     return out
 
 
-def test_stored_notebook_is_clean():
-    nb = nbformat.read(NOTEBOOK, as_version=4)
+@pytest.mark.parametrize("path", [NOTEBOOK, FAMILIES], ids=["gans", "families"])
+def test_stored_notebook_is_clean(path):
+    nb = nbformat.read(path, as_version=4)
     nbformat.validate(nb)
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert all(not c.outputs and c.execution_count is None for c in code), "store the notebook without outputs"
     assert "STEPS_SCALE = 1.0" in code[0].source        # lecture-length runs by default
 
 
-@needs("mnist")
-def test_notebook_runs_at_tiny_settings(tmp_path, monkeypatch):
+def execute(path: Path, tmp_path: Path, monkeypatch):
+    """The notebook at ``path`` run at tiny settings by a fresh kernel; returns it with its outputs."""
     monkeypatch.setenv("JUPYTER_PATH", str(python_kernel(tmp_path / "jupyter")))   # before any user kernel
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))          # connection files
     monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))                   # no user profile or startup
@@ -68,25 +73,39 @@ def test_notebook_runs_at_tiny_settings(tmp_path, monkeypatch):
     # threads spinning made the tiny run 2-4x slower
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
 
-    nb = nbformat.read(NOTEBOOK, as_version=4)
+    nb = nbformat.read(path, as_version=4)
     inject(nb, tiny_parameters(tmp_path / "runs"))
     nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
                             resources={"metadata": {"path": str(tmp_path)}}).execute()   # raises on a failing cell
+    return nb
 
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
-    assert not errors
-    figures = {s: 0 for s in SECTIONS}
+
+def figures_per_section(nb, sections) -> dict[str, int]:
+    figures = {s: 0 for s in sections}
     for cell, heading in zip(nb.cells, section_of_each_cell(nb)):
         for o in cell.get("outputs", []):
             if "image/png" in o.get("data", {}):
-                figures[next(s for s in SECTIONS if heading and heading.startswith(s))] += 1
+                figures[next(s for s in sections if heading and heading.startswith(s))] += 1
+    return figures
+
+
+def summary_of(nb) -> dict:
+    summary_cell = next(c for c in nb.cells if "summary" in c.metadata.get("tags", []))
+    return json.loads("".join(o.text for o in summary_cell.outputs if o.output_type == "stream"))
+
+
+@needs("mnist")
+def test_notebook_runs_at_tiny_settings(tmp_path, monkeypatch):
+    nb = execute(NOTEBOOK, tmp_path, monkeypatch)
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert not errors
+    figures = figures_per_section(nb, SECTIONS)
     assert figures == {SECTIONS[0]: 1, SECTIONS[1]: 2, SECTIONS[2]: 1, SECTIONS[3]: 1}, figures
 
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert "theta = " in text and "modes captured" in text and "last Wasserstein estimate" in text
 
-    summary_cell = next(c for c in nb.cells if "summary" in c.metadata.get("tags", []))
-    summary = json.loads("".join(o.text for o in summary_cell.outputs if o.output_type == "stream"))
+    summary = summary_of(nb)
     assert summary["gan1d"]["data_mean"] == 4.0 and math.isfinite(summary["gan1d"]["theta"])
     assert set(summary["gan2d"]) == {"ring8_plain", "ring8_r1", "ring8_pacgan4", "grid25_no_r1", "grid25_r1"}
     for name, m in summary["gan2d"].items():
@@ -98,3 +117,15 @@ def test_notebook_runs_at_tiny_settings(tmp_path, monkeypatch):
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == sorted(
         ["gan1d", "dcgan", "wgan", *summary["gan2d"]])
     assert ll.load(tmp_path / "runs" / "gan1d").step == 30
+
+
+@needs("mnist")
+def test_families_notebook_runs_at_tiny_settings(tmp_path, monkeypatch):
+    nb = execute(FAMILIES, tmp_path, monkeypatch)
+    assert not [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert figures_per_section(nb, FAMILY_SECTIONS) == {s: 1 for s in FAMILY_SECTIONS}
+    s = summary_of(nb)
+    assert s["vae"]["steps"] == 60 and s["flow"]["steps"] == 6 and s["ddpm"]["steps"] == 6
+    assert s["vae"]["elbo"] < s["vae"]["iwae_100"] < 0                     # L_1 <= L_100 <= log p(x) < 0
+    assert s["flow"]["bits_per_dim"] > 0 and s["ddpm"]["bound_bits_per_dim"] > 0 and s["ddpm"]["nfe"] == 20
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["ddpm", "flow", "vae"]

@@ -69,7 +69,8 @@ class TrainConfig:
 # the optimizer state carries, the seed, the data), so a resume refuses to change it.
 RESUMABLE_KEYS = ("steps", "max_seconds", "log_every", "ckpt_every", "image_every", "eval_at_end", "data_dir",
                   "channels_last", "compile", "knn_every", "fid_every", "fid_track_samples",
-                  "eval_samples", "mode_samples", "knn_samples")   # the last three: evaluation only
+                  "eval_samples", "mode_samples", "knn_samples", "eval_likelihood", "eval_walks",
+                  "eval_k")                                         # the last six: evaluation only
 
 
 def require(cond: bool, key: str, value: Any, why: str) -> None:

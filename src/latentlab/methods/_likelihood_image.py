@@ -33,6 +33,7 @@ class LikelihoodImageConfig(TrainConfig):
     max_train: int | None = param(None, ge=1, help="use only the first N training images (quick runs)")
     eval_samples: int = param(5000, ge=2, help="samples and reference images of the final image metrics")
     eval_likelihood: int | None = param(2000, ge=1, help="images of the final likelihood evaluation (None: all)")
+    eval_walks: int = param(64, ge=1, help="latent walks (17 points each) of the final interpolation measures")
     num_fixed: int = param(64, ge=8, help="fixed evaluation noise vectors (sample grids)")
     log_every: int = param(100, ge=1)
     image_every: int = param(1000, ge=0)
@@ -116,6 +117,6 @@ class LikelihoodImageModel(Method):
             dis = mig(self, split=split)
             return EvalResult({**lik.metrics, **dis.metrics}, {"likelihood": lik.protocol, "mig": dis.protocol})
         parts = ("fid", "kid", "prdc", "classes") if c.eval_samples >= gm.FID_MIN_SAMPLES else ("kid", "prdc", "classes")
-        img, walk = gen.image_report(self, split, c.eval_samples, parts=parts), gen.interpolation(self)
+        img, walk = gen.image_report(self, split, c.eval_samples, parts=parts), gen.interpolation(self, pairs=c.eval_walks)
         return EvalResult({**img.metrics, **lik.metrics, **walk.metrics},
                           {**img.protocol, "likelihood": lik.protocol, "interpolation": walk.protocol})
