@@ -94,10 +94,10 @@ class VAE(LikelihoodImageModel):
             lp = discretized_logistic_log_likelihood(xs, torch.sigmoid(mean), log_scale.clamp(-7, 2))
         return lp.view(z.shape[:-1])
 
-    def log_weights(self, x: torch.Tensor, k: int) -> torch.Tensor:
+    def log_weights(self, x: torch.Tensor, k: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """log p(x, z_i) - log q(z_i | x) for k draws z_i ~ q(z | x): (k, B)."""
         mu, logvar = self.posterior(x)
-        eps = torch.randn(k, *mu.shape, device=mu.device)
+        eps = torch.randn(k, *mu.shape, generator=generator).to(mu.device)
         z = mu + (0.5 * logvar).exp() * eps                                   # (k, B, z)
         log_q = gaussian_log_density(eps.flatten(0, 1)).view(k, -1) - 0.5 * logvar.sum(1)
         log_prior = gaussian_log_density(z.flatten(0, 1)).view(k, -1)
@@ -138,10 +138,10 @@ class VAE(LikelihoodImageModel):
     @torch.no_grad()
     def log_prob(self, x_uint8, generator=None, k: int | None = None, chunk: int = 100):
         """The importance-sampled estimate L_k of log p(x) (nats), k = ``eval_k`` unless given; ``generator``
-        draws the binarisation of the images (the importance samples use the global generator)."""
+        draws the binarisation of the images and then the importance samples."""
         k = k or self.cfg.eval_k
         x = self.data(x_uint8, generator)
-        log_w = torch.cat([self.log_weights(x, min(chunk, k - i)) for i in range(0, k, chunk)])
+        log_w = torch.cat([self.log_weights(x, min(chunk, k - i), generator) for i in range(0, k, chunk)])
         return iwae_bound(log_w).double().cpu()
 
     def likelihood_protocol(self, k: int | None = None):
