@@ -165,13 +165,16 @@ class Method:
         whose test view differs from ``prepare_images`` (e.g. AlexNet's centre crop) override it."""
         return self.prepare_images(x)
 
-    def optimize(self, name: str, loss: torch.Tensor) -> None:
-        """One update of optimizer ``name``; refuses a non-finite loss before touching weights."""
+    def optimize(self, name: str, loss: torch.Tensor, clip: float | None = None) -> None:
+        """One update of optimizer ``name``; refuses a non-finite loss before touching weights. ``clip``: the
+        gradients' global norm is clipped to it first."""
         if not torch.isfinite(loss.detach()).all():
             raise NonFiniteLossError(f"non-finite loss '{name}' = {loss.item()} at step {self.step}")
         opt = self.optimizers[name]
         opt.zero_grad(set_to_none=True)
         self.fabric.backward(loss)
+        if clip is not None:
+            torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], clip)
         opt.step()
 
     def state_dict(self) -> dict[str, Any]:
@@ -202,6 +205,12 @@ class Method:
 def linear_decay(optimizers: dict[str, torch.optim.Optimizer], steps: int) -> dict[str, Any]:
     """One LambdaLR per optimizer: the learning rate falls linearly from its value to 0 over ``steps``."""
     return {k: torch.optim.lr_scheduler.LambdaLR(o, lambda t: max(0.0, 1 - t / steps)) for k, o in optimizers.items()}
+
+
+def linear_warmup(optimizers: dict[str, torch.optim.Optimizer], steps: int) -> dict[str, Any]:
+    """One LambdaLR per optimizer: the learning rate rises linearly over ``steps`` to its value (0: constant)."""
+    return {k: torch.optim.lr_scheduler.LambdaLR(o, lambda t: min(1.0, (t + 1) / steps) if steps else 1.0)
+            for k, o in optimizers.items()}
 
 
 def _with_precision(mod: nn.Module, fabric) -> nn.Module:

@@ -69,18 +69,14 @@ def mig_score(codes: torch.Tensor | np.ndarray, factors: torch.Tensor | np.ndarr
 @torch.no_grad()
 def mig(method, split: str = "test", n: int = 10_000, bins: int = 20) -> EvalResult:
     """MIG of ``method.encode`` on the first n images of ``split`` of a dataset with a ``factors`` field."""
-    from ..data import load_dataset
     from ..data.shapes import FACTORS
-    from .generative import VAL_SPLIT_SEED
+    from .generative import split_images
     c = method.cfg
     if not hasattr(method, "encode"):
         raise ConfigError(f"mig: method '{method.name}' has no encoder and cannot be inverted: MIG is not defined")
-    ds = load_dataset(c.dataset, "test" if split == "test" else "train", c.data_dir)
+    ds = split_images(method, split)
     if "factors" not in ds.fields:
         raise ConfigError(f"mig: dataset '{c.dataset}' has no known factors (use dataset=shapes)")
-    if split != "test":
-        tr, va = ds.train_val(getattr(c, "val_fraction", 0.1), VAL_SPLIT_SEED)
-        ds = va if split == "val" else tr
     x, v = ds.images[:n], ds.fields["factors"][:n]
     codes = torch.cat([method.encode(x[i:i + 500]).double().cpu() for i in range(0, len(x), 500)])
     m = mig_score(codes, v, bins, names=FACTORS if v.shape[1] == len(FACTORS) else None)

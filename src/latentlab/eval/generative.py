@@ -32,17 +32,29 @@ CONFIDENT = gm.CONFIDENT
 LN2 = math.log(2)
 
 
+def split_images(method, split: str):
+    """The dataset of a reference split: ``test``, or the ``val`` / ``train`` part of the train split (the method's
+    ``val_fraction``, split seed ``VAL_SPLIT_SEED``)."""
+    from ..data import load_dataset
+    if split not in ("val", "train", "test"):
+        raise ConfigError(f"reference split '{split}': expected val, train or test")
+    c = method.cfg
+    ds = load_dataset(c.dataset, "test" if split == "test" else "train", c.data_dir)
+    if split != "test":
+        tr, va = ds.train_val(getattr(c, "val_fraction", 0.1), VAL_SPLIT_SEED)
+        ds = va if split == "val" else tr
+    return ds
+
+
 class Scorer:
     """Frozen-network readings of one method's samples and of the reference splits, cached per method (the
     reference and the network are fixed, so tracking FID during training does not recompute them)."""
 
     def __init__(self, method):
-        from ..data import load_dataset
         from .featurenet import load_featurenet
         c = method.cfg
         self.method, self.dataset = method, c.dataset
         self.fn = load_featurenet(c.dataset).to(method.device)
-        self._load = lambda split: load_dataset(c.dataset, split, c.data_dir)
         self.val_fraction = getattr(c, "val_fraction", 0.1)
         self._refs: dict = {}
         self._feats: dict = {}
@@ -58,14 +70,8 @@ class Scorer:
 
     def reference(self, split: str, n: int) -> torch.Tensor:
         """The first n images (float in [0, 1]) of the reference split."""
-        if split not in ("val", "train", "test"):
-            raise ConfigError(f"reference split '{split}': expected val, train or test")
         if split not in self._refs:
-            ds = self._load("test" if split == "test" else "train")
-            if split != "test":
-                tr, va = ds.train_val(self.val_fraction, VAL_SPLIT_SEED)
-                ds = va if split == "val" else tr
-            self._refs[split] = ds.images
+            self._refs[split] = split_images(self.method, split).images
         return self._refs[split][:n].float() / 255
 
     def read(self, x01: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -204,14 +210,10 @@ def likelihood(method, split: str = "test", n: int | None = None, seed: int = 0,
     its method with uniform dequantisation (``dequantize``). ``method.likelihood_protocol(k)`` says how. ``k``:
     the samples of an estimate (a VAE's importance samples, a diffusion model's timesteps per image), passed
     to ``log_prob`` when given; a method whose likelihood is exact refuses it."""
-    from ..data import load_dataset
     if not hasattr(method, "log_prob"):
         raise ConfigError(f"likelihood: method '{method.name}' has no log_prob")
     c = method.cfg
-    ds = load_dataset(c.dataset, "test" if split == "test" else "train", c.data_dir)
-    if split != "test":
-        tr, va = ds.train_val(getattr(c, "val_fraction", 0.1), VAL_SPLIT_SEED)
-        ds = va if split == "val" else tr
+    ds = split_images(method, split)
     x = ds.images[:n] if n else ds.images
     g = torch.Generator().manual_seed(seed)
     kw = {} if k is None else {"k": int(k)}

@@ -11,7 +11,6 @@ FID) is in ``extra_state``; G, D and G_ema are modules, so they and both optimiz
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from .. import nets
 from ..config import TrainConfig, param, require
 from ..data import load_dataset
 from ..engine.batches import ShuffledBatches
+from ..nets.ema import frozen_copy
 from ..eval import gan_metrics as gm
 from ..eval import generative as gen
 from ..viz.grid import labelled_rows, make_grid, save_image
@@ -96,7 +96,7 @@ class ImageGAN(Method):
 
     def make_ema(self):
         """A frozen copy of G that the engine averages (``ema``); None when ema_decay = 0."""
-        return copy.deepcopy(self.G).requires_grad_(False) if self.cfg.ema_decay > 0 else None
+        return frozen_copy(self.G) if self.cfg.ema_decay > 0 else None
 
     def ema(self):
         return {"G_ema": ("G", self.cfg.ema_decay)} if self.cfg.ema_decay > 0 else {}

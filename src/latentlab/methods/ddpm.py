@@ -32,8 +32,9 @@ import torch
 import torch.nn.functional as F
 
 from .. import nets
+from ..nets.ema import frozen_copy
 from ..config import param, require
-from ..engine.method import register_method
+from ..engine.method import linear_warmup, register_method
 from ..losses.likelihood import discretized_gaussian_log_likelihood, gaussian_kl
 from ._likelihood_image import LikelihoodImageConfig, LikelihoodImageModel
 
@@ -95,7 +96,7 @@ class DDPM(LikelihoodImageModel):
         super().__init__(cfg)
         self.net = nets.create("unet", channels=self.C, base=cfg.base, mults=cfg.mults, blocks=cfg.blocks,
                                dropout=cfg.dropout)
-        self.net_ema = self.ema_copy() if cfg.ema_decay > 0 else None
+        self.net_ema = frozen_copy(self.net) if cfg.ema_decay > 0 else None
         b = beta_schedule(cfg.schedule, cfg.timesteps)              # (T,) index i is timestep t = i + 1
         self.betas, self.abar = b, torch.cumprod(1 - b, 0)
         self.init_fixed_noise()
@@ -104,10 +105,6 @@ class DDPM(LikelihoodImageModel):
     def nfe_per_sample(self) -> int:
         return self.cfg.sample_steps if self.cfg.sampler == "ddim" else self.cfg.timesteps
 
-    def ema_copy(self):
-        import copy
-        return copy.deepcopy(self.net).requires_grad_(False)
-
     def ema(self):
         return {"net_ema": ("net", self.cfg.ema_decay)} if self.cfg.ema_decay > 0 else {}
 
@@ -115,9 +112,7 @@ class DDPM(LikelihoodImageModel):
         return {"net": torch.optim.Adam(self.net.parameters(), lr=self.cfg.lr)}
 
     def configure_schedulers(self):
-        w = self.cfg.warmup
-        return {"net": torch.optim.lr_scheduler.LambdaLR(self.optimizers["net"],
-                                                         lambda t: min(1.0, (t + 1) / w) if w else 1.0)}
+        return linear_warmup(self.optimizers, self.cfg.warmup)
 
     def _coef(self, values: torch.Tensor, i: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """values[i] (float64 schedule, i (B,) indices) as (B, 1, 1, 1) in x's dtype and device."""
@@ -132,13 +127,7 @@ class DDPM(LikelihoodImageModel):
         i = torch.randint(self.cfg.timesteps, (len(x0),), device=x0.device)  # t = i + 1 ~ U{1..T}
         eps = torch.randn_like(x0)
         loss = F.mse_loss(self.net(self.q_sample(x0, i, eps), i), eps)       # L_simple
-        if not torch.isfinite(loss.detach()):
-            self.optimize("net", loss)                                       # refuses, naming the step
-        opt = self.optimizers["net"]
-        opt.zero_grad(set_to_none=True)
-        self.fabric.backward(loss)
-        torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.cfg.grad_clip)
-        opt.step()
+        self.optimize("net", loss, clip=self.cfg.grad_clip)
         return {"loss": loss.item()}
 
     # -- sampling -------------------------------------------------------------------------------------
@@ -174,7 +163,7 @@ class DDPM(LikelihoodImageModel):
         net, x = self.denoiser(), xT.to(self.device).float()
         for i in reversed(range(self.cfg.timesteps)):
             b, a = float(self.betas[i]), float(self.abar[i])
-            mean = (x - b / math.sqrt(1 - a) * self.eps(net, x, i)) / math.sqrt(1 - b)
+            mean = self.reverse_mean(net, x, i)
             if i > 0:
                 var = b if self.cfg.variance == "beta" else b * (1 - float(self.abar[i - 1])) / (1 - a)
                 x = mean + math.sqrt(var) * torch.randn(x.shape, generator=generator).to(x.device)

@@ -23,7 +23,7 @@ import torch
 
 from .. import nets
 from ..config import param
-from ..engine.method import register_method
+from ..engine.method import linear_warmup, register_method
 from ..errors import ConfigError
 from ._likelihood_image import LikelihoodImageConfig, LikelihoodImageModel
 
@@ -62,9 +62,7 @@ class Flow(LikelihoodImageModel):
         return {"flow": torch.optim.Adam(self.flow.parameters(), lr=self.cfg.lr)}
 
     def configure_schedulers(self):
-        w = self.cfg.warmup
-        return {"flow": torch.optim.lr_scheduler.LambdaLR(self.optimizers["flow"],
-                                                          lambda t: min(1.0, (t + 1) / w) if w else 1.0)}
+        return linear_warmup(self.optimizers, self.cfg.warmup)
 
     def dequantize(self, x_uint8, generator=None):
         """uint8 -> y in [0, 1) with uniform noise (``generator``: seeded, for evaluation)."""
@@ -96,13 +94,7 @@ class Flow(LikelihoodImageModel):
         logp, _ = self.log_density(y)                                        # (B,) log p(y)
         bpd = -(logp - self.D * math.log(256)) / (self.D * math.log(2))      # bits/dim of the 8-bit image
         loss = bpd.mean()
-        if not torch.isfinite(loss.detach()):
-            self.optimize("flow", loss)                                      # refuses, naming the step
-        opt = self.optimizers["flow"]
-        opt.zero_grad(set_to_none=True)
-        self.fabric.backward(loss)
-        torch.nn.utils.clip_grad_norm_(self.flow.parameters(), self.cfg.grad_clip)
-        opt.step()
+        self.optimize("flow", loss, clip=self.cfg.grad_clip)
         return {"loss": loss.item(), "bits_per_dim": loss.item()}
 
     # -- what the protocols use -----------------------------------------------------------------------

@@ -8,6 +8,12 @@ from torch import nn
 from ..modules import unwrap
 
 
+def frozen_copy(module: nn.Module) -> nn.Module:
+    """A copy of ``module`` without gradients: the start of a weight average (an EMA generator, a teacher)."""
+    import copy
+    return copy.deepcopy(module).requires_grad_(False)
+
+
 @torch.no_grad()
 def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
     """target <- m * target + (1 - m) * online, for parameters; buffers (BN statistics) are copied."""
