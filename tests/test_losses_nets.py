@@ -72,6 +72,8 @@ def test_every_registered_network_shapes_and_gradients(name):
     model = nets.create(name, **kwargs)
     out = model(*inputs)
     out = out[0] if isinstance(out, (tuple, list)) else out
+    if isinstance(out, dict):                                  # one output per task (nets.multitask)
+        out = torch.cat([v.flatten(1) for v in out.values()], 1)
     assert out.shape[0] == inputs[0].shape[0] and torch.isfinite(out).all()
     out.float().pow(2).mean().backward()
     grads = [p.grad for p in model.parameters() if p.requires_grad]

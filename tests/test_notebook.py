@@ -129,3 +129,24 @@ def test_families_notebook_runs_at_tiny_settings(tmp_path, monkeypatch):
     assert s["vae"]["elbo"] < s["vae"]["iwae_100"] < 0                     # L_1 <= L_100 <= log p(x) < 0
     assert s["flow"]["bits_per_dim"] > 0 and s["ddpm"]["bound_bits_per_dim"] > 0 and s["ddpm"]["nfe"] == 20
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["ddpm", "flow", "vae"]
+
+
+MULTITASK = REPO / "notebooks" / "multitask.ipynb"
+MULTITASK_SECTIONS = ("1. Transfer learning", "2. Task relations", "3. Multi-task learning", "4. Pose")
+
+
+def test_multitask_notebook_is_clean():
+    test_stored_notebook_is_clean(MULTITASK)
+
+
+@needs("mnist")
+@needs("usps")
+def test_multitask_notebook_runs_at_tiny_settings(tmp_path, monkeypatch):
+    nb = execute(MULTITASK, tmp_path, monkeypatch)
+    assert not [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert figures_per_section(nb, MULTITASK_SECTIONS) == {s: 1 for s in MULTITASK_SECTIONS}
+    s = summary_of(nb)
+    assert set(s["transfer"]) == {"linear", "finetune", "scratch"} and all(0 <= v <= 100 for v in s["transfer"].values())
+    assert sum(s["taskonomy"]["ahp"].values()) == pytest.approx(1)
+    assert set(s["multimnist"]) == {"uniform", "mgda_ub"}
+    assert set(s["pose"]) == {"pose", "landmarks", "visibility"} and all(v >= 0 for v in s["pose"].values())

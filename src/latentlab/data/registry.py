@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from latentlab.data import paired, readers, shapes, stacked
+from latentlab.data import multitask, paired, readers, shapes, stacked
 
 DIGIT_CLASSES = [str(i) for i in range(10)]
 
@@ -123,6 +123,31 @@ DATASETS: dict[str, DatasetSpec] = {
             files={}, urls={}, shape=(1, 32, 32), num_classes=10, fetch_as="mnist_m",
             load=paired.mnist_m_colourise, fields=dict(paired.PAIRED),
             citation="P. Isola et al. Image-to-Image Translation with Conditional Adversarial Networks. CVPR 2017.",
+        ),
+        DatasetSpec(
+            name="multi_mnist",
+            description="MultiMNIST (Sener & Koltun 2018): two MNIST digits on a 36x36 canvas, top-left and "
+                        "bottom-right, resized to 28x28; labels left and right (generated, seeded)",
+            files={}, urls={}, shape=(1, 28, 28), num_classes=10, fetch_as="mnist",
+            load=multitask.multi_mnist, fields=dict(multitask.MULTI_FIELDS),
+            citation="O. Sener, V. Koltun. Multi-Task Learning as Multi-Objective Optimization. NeurIPS 2018.",
+        ),
+        DatasetSpec(
+            name="digit_tasks",
+            description="Task bank on MNIST digits (32x32, noisy): class, parity, rotation angle, stroke "
+                        "thickness, position, denoising and edge targets (generated, seeded)",
+            files={}, urls={}, shape=(1, 32, 32), num_classes=10, fetch_as="mnist",
+            load=multitask.digit_tasks, fields=dict(multitask.TASK_FIELDS),
+            citation="A. Zamir et al. Taskonomy: Disentangling Task Transfer Learning. CVPR 2018.",
+        ),
+        DatasetSpec(
+            name="digit_pose",
+            description="Digits seen in 3-D pose (yaw, pitch, roll) with 5 projected keypoints and their "
+                        "visibility (off-canvas or occluded), 32x32 (generated, seeded)",
+            files={}, urls={}, shape=(1, 32, 32), num_classes=10, fetch_as="mnist",
+            load=multitask.digit_pose, fields=dict(multitask.POSE_FIELDS),
+            citation="R. Valle, J. M. Buenaposada, L. Baumela. Multi-task head pose estimation in-the-wild. "
+                     "IEEE TPAMI 43(8), 2021.",
         ),
     ]
 }

@@ -140,11 +140,13 @@ class Method:
             t = getattr(self, name)
             setattr(self, name, t.to(fabric.device, torch.float64 if double and t.is_floating_point() else t.dtype))
 
-    def differentiable(self, mod: nn.Module):
-        """``mod`` as a function for ``torch.autograd.grad`` (WGAN-GP's penalty). Fabric's wrapper refuses
-        any gradient through its outputs that does not come from ``fabric.backward`` under mixed precision;
-        this calls the module under the wrapper (DDP included) in the precision's context itself."""
+    def differentiable(self, mod: nn.Module, method: str = "forward"):
+        """``mod`` (its ``method``) as a function for ``torch.autograd.grad`` (WGAN-GP's penalty, the
+        multi-task gradients). Fabric's wrapper refuses any gradient through its outputs that does not come
+        from ``fabric.backward`` under mixed precision; this calls the module under the wrapper (DDP included
+        for ``forward``) in the precision's context itself."""
         inner = getattr(mod, "_forward_module", mod)
+        inner = inner if method == "forward" else getattr(unwrap(inner), method)
         strategy = getattr(self.fabric, "strategy", None)
         precision = strategy.precision if strategy is not None else None
 
