@@ -283,6 +283,96 @@ def filters(quick: bool) -> Verdict:
                    "[filters](benchmarks/results/alexnet_recipe_filters.png)")
 
 
+def _mean_acc(rows, label):
+    return [(r["left"] + r["right"]) / 2 for r in rows if r["label"] == label]
+
+
+def mgda_beats_uniform(quick: bool) -> Verdict:
+    d = _suite_json("multitask")
+    if d is None:
+        return Verdict("NOT MEASURED", "run `python -m benchmarks.run multitask`", "")
+    m, u = _mean_acc(d["rows"], "MGDA-UB (Sener & Koltun)"), _mean_acc(d["rows"], "uniform scaling")
+    s = _mean_acc(d["rows"], "single task")
+    ok = beyond_noise(m, u)
+    return Verdict("PASS" if ok else "FAIL",
+                   f"MultiMNIST mean accuracy of the two digits (test, checkpoint chosen on validation): MGDA-UB "
+                   f"{fmt_mean_se(m, 2)}%, uniform scaling {fmt_mean_se(u, 2)}%, single-task networks "
+                   f"{fmt_mean_se(s, 2)}% ({d['steps']} steps of 256). Rule: MGDA-UB above uniform beyond 2 s.e.",
+                   f"multitask suite (commit {SUITE_COMMIT.get('multitask', '?')}), seeds 0-{len(d['seeds']) - 1}",
+                   "[bars](benchmarks/results/multitask.png)")
+
+
+def negative_transfer(quick: bool) -> Verdict:
+    d = _suite_json("taskonomy")
+    if d is None:
+        return Verdict("NOT MEASURED", "run `python -m benchmarks.run taskonomy`", "")
+    neg = d["negative"]
+    hurt, helped = [], []
+    for r in neg["rows"]:
+        for t in neg["pair"]:
+            j, a = r[t]["joint"], r[t]["alone"]
+            where = f"{t} (x{r['f']:g}, split {r['split']}: {fmt_mean_se(j, 2)} vs {fmt_mean_se(a, 2)} alone)"
+            (hurt if beyond_noise(j, a) else helped if beyond_noise(a, j) else []).append(where)
+    return Verdict("PASS" if hurt else "FAIL",
+                   f"pair {' + '.join(neg['pair'])} of digit_tasks (chosen on validation), test error joint vs alone: "
+                   f"worse beyond noise for {'; '.join(hurt) or 'none'}; better for {'; '.join(helped) or 'none'}. "
+                   "Rule: some member of the pair worse jointly than alone beyond 2 s.e.",
+                   f"taskonomy suite (commit {SUITE_COMMIT.get('taskonomy', '?')}), seeds 0-{len(d['seeds']) - 1}")
+
+
+def grouping_wins(quick: bool) -> Verdict:
+    d = _suite_json("taskonomy")
+    if d is None:
+        return Verdict("NOT MEASURED", "run `python -m benchmarks.run taskonomy`", "")
+    lay = d["grouping"]["layouts"]
+    chosen = next(v for k, v in lay.items() if k.startswith("chosen"))
+    one, sep = lay["all-in-one (1 network)"], lay["all separate (4 networks)"]
+    ok = beyond_noise(one["total_rel"], chosen["total_rel"]) and beyond_noise(sep["total_rel"], chosen["total_rel"])
+    return Verdict("PASS" if ok else "FAIL",
+                   f"total test error relative to single-task networks (4 tasks): chosen "
+                   f"{' / '.join('+'.join(g) for g in chosen['groups'])} {fmt_mean_se(chosen['total_rel'], 2)}, "
+                   f"all-in-one {fmt_mean_se(one['total_rel'], 2)}, all separate {fmt_mean_se(sep['total_rel'], 2)} at "
+                   "equal compute. Rule: the chosen grouping below both beyond 2 s.e.",
+                   f"taskonomy suite (commit {SUITE_COMMIT.get('taskonomy', '?')}), seeds 0-{len(d['seeds']) - 1}",
+                   "[affinities](benchmarks/results/taskonomy_affinity.png)")
+
+
+def transfer_fewer_labels(quick: bool) -> Verdict:
+    d = _suite_json("transfer")
+    if d is None:
+        return Verdict("NOT MEASURED", "run `python -m benchmarks.run transfer`", "")
+    cell = lambda t, k, src, mode, split="test": [r[split] for r in d["rows"] if (r["target"], r["k"], r["source"],
+                                                                                   r["mode"]) == (t, k, src, mode)]
+    parts, ok = [], True
+    for t in ("usps", "mnist_m"):
+        for k in (1, 5, 10):
+            mode = max(("linear", "finetune"), key=lambda m: mean_se(cell(t, k, "supervised", m, "val"))[0])
+            a, b = cell(t, k, "supervised", mode), cell(t, k, "none", "scratch")
+            ok &= beyond_noise(a, b)
+            parts.append(f"{t} k={k}: {mode} {fmt_mean_se(a, 1)} vs scratch {fmt_mean_se(b, 1)}")
+    return Verdict("PASS" if ok else "FAIL",
+                   "test accuracy % from the MNIST classifier (linear or finetune, chosen on validation) vs the same "
+                   "network from scratch, k labels per class: " + "; ".join(parts) +
+                   ". Rule: reuse above scratch beyond 2 s.e. at every k <= 10 on both targets",
+                   f"transfer suite (commit {SUITE_COMMIT.get('transfer', '?')}), seeds 0-{len(d['seeds']) - 1}",
+                   "[curves](benchmarks/results/transfer_mnist_m.png)")
+
+
+def pose_multitask(quick: bool) -> Verdict:
+    d = _suite_json("pose")
+    if d is None:
+        return Verdict("NOT MEASURED", "run `python -m benchmarks.run pose`", "")
+    nme = lambda label: [r[label]["landmarks"] for r in d["rows"]]
+    single, multi, pre = nme("single task"), nme("multi-task"), nme("multi-task (pre-trained)")
+    ok = beyond_noise(single, pre)
+    return Verdict("PASS" if ok else "FAIL",
+                   f"landmark NME % on digit_pose (test): single task {fmt_mean_se(single, 2)}, multi-task "
+                   f"{fmt_mean_se(multi, 2)}, pre-trained multi-task {fmt_mean_se(pre, 2)}. Rule: pre-trained "
+                   "multi-task below single task beyond 2 s.e. (the lecture: 2.54 -> 2.24 on faces)",
+                   f"pose suite (commit {SUITE_COMMIT.get('pose', '?')}), seeds 0-{len(d['seeds']) - 1}",
+                   "[examples](benchmarks/results/pose_examples.png)")
+
+
 def not_measured(what: str):
     return lambda quick: Verdict("NOT MEASURED", what, "")
 
@@ -303,6 +393,15 @@ CLAIMS = [  # (the lecture's words, anchor, check)
     ("Self-supervised features beat untrained ones", "the DINO table of methods (linear probe)", ssl_beats_untrained),
     ("Test-time augmentation and ensembles help", "Krizhevsky et al. 2012: 40.7% -> 38.1% top-1 error (5 CNNs)",
      tta_ensembles),
+    ("A reused representation needs fewer target labels", "Yosinski et al. 2014; the lecture's transfer slide",
+     transfer_fewer_labels),
+    ("Multi-task learning can hurt: negative transfer", "Standley et al. 2020 (pairs that hurt)", negative_transfer),
+    ("Learning the right tasks together beats one network for all and one per task",
+     "Standley et al. 2020 (chosen groupings)", grouping_wins),
+    ("MGDA-UB beats uniform scaling on MultiMNIST", "Sener & Koltun 2018, Table 3: 97.26 / 95.90 vs 96.46 / 94.99",
+     mgda_beats_uniform),
+    ("Landmarks learned with pose and visibility are more accurate", "Valle et al. 2021 via the lecture: NME 2.54 -> 2.24",
+     pose_multitask),
 ]
 
 

@@ -18,6 +18,7 @@ SEEDS = (0, 1, 2, 3, 4)
 ROWS = {                      # label -> overrides of the multitask defaults
     "single task": None,      # two runs: tasks=[left], tasks=[right]
     "uniform scaling": dict(weighting="uniform"),
+    "static weights, tuned on validation": "tuned",   # task_weights chosen from GRID on seed 0's validation
     "uncertainty (Kendall et al.)": dict(weighting="uncertainty"),
     "GradNorm (Chen et al.)": dict(weighting="gradnorm"),
     "MGDA-UB (Sener & Koltun)": dict(weighting="mgda_ub"),
@@ -26,7 +27,7 @@ ROWS = {                      # label -> overrides of the multitask defaults
 # Sener & Koltun, NeurIPS 2018, Table 3 "Performance of MTL algorithms on MultiMNIST", accuracy (%) left / right
 # (checked in the paper's text; their runs: SGD + momentum, rate searched per method, 100 epochs of batch 256).
 ANCHORS = {"single task": (97.23, 95.90), "uniform scaling": (96.46, 94.99),
-           "uncertainty (Kendall et al.)": (96.47, 95.29), "GradNorm (Chen et al.)": (96.27, 94.84),
+           "static weights, tuned on validation": None, "uncertainty (Kendall et al.)": (96.47, 95.29), "GradNorm (Chen et al.)": (96.27, 94.84),
            "MGDA-UB (Sener & Koltun)": (97.26, 95.90), "PCGrad (Yu et al.)": None}
 
 
@@ -38,8 +39,29 @@ def _run(tag: str, seed: int, steps: int, **over) -> dict:
     return {"seconds": res.seconds, "best_step": res.eval.protocol["selection"], **m}
 
 
-def measure(label: str, seed: int, steps: int) -> dict:
+GRID = ((0.5, 1.5), (1.0, 1.0), (1.5, 0.5))   # (left, right) weights; (1, 1) is uniform scaling
+
+
+def tune_weights(steps: int) -> dict:
+    """The static weights with the best mean validation accuracy of seed 0 (test not read)."""
+    scores = {}
+    for w in GRID:
+        m = _run("uniform" if w == (1.0, 1.0) else f"weights_{w[0]:g}_{w[1]:g}", 0, steps, weighting="uniform",
+                 **({} if w == (1.0, 1.0) else {"task_weights": f"[{w[0]},{w[1]}]"}))
+        scores[w] = (m["val_left"] + m["val_right"]) / 2
+    best = max(scores, key=scores.get)
+    return {"chosen": list(best), "val_mean_accuracy": {f"{a:g}/{b:g}": v for (a, b), v in scores.items()}}
+
+
+def measure(label: str, seed: int, steps: int, tuned: dict | None = None) -> dict:
     over = ROWS[label]
+    if over == "tuned":
+        w = tuple(tuned["chosen"])
+        over = dict(weighting="uniform", **({} if w == (1.0, 1.0) else {"task_weights": f"[{w[0]},{w[1]}]"}))
+        tag = "uniform" if w == (1.0, 1.0) else f"weights_{w[0]:g}_{w[1]:g}"
+        m = _run(tag, seed, steps, **over)
+        return {"label": label, "seed": seed, "left": m["test_left"], "right": m["test_right"],
+                "val_left": m["val_left"], "val_right": m["val_right"], "seconds": m["seconds"], "weights": list(w)}
     if over is None:
         l, r = _run("single_left", seed, steps, tasks="[left]"), _run("single_right", seed, steps, tasks="[right]")
         return {"label": label, "seed": seed, "left": l["test_left"], "right": r["test_right"],
@@ -53,8 +75,9 @@ def measure(label: str, seed: int, steps: int) -> dict:
 
 def run(quick: bool = False) -> str:
     steps, seeds = (QUICK_STEPS, SEEDS[:1]) if quick else (STEPS, SEEDS)
-    rows = [measure(label, s, steps) for label in ROWS for s in seeds]
-    results = {"rows": rows, "steps": steps, "seeds": list(seeds)}
+    tuned = tune_weights(steps)
+    rows = [measure(label, s, steps, tuned) for label in ROWS for s in seeds]
+    results = {"rows": rows, "steps": steps, "seeds": list(seeds), "tuned": tuned}
     save_json("multitask", results)
     return report(results)
 
@@ -79,11 +102,15 @@ def report(results, measured: dict | None = None) -> str:
     theirs = {k: sum(ANCHORS[k]) / 2 for k in ours}
     same = _ordering(ours) == _ordering(theirs)
     single = [(r["left"] + r["right"]) / 2 for r in by["single task"]]
-    notes = [f"- Ordering by mean accuracy of the two tasks, ours: {_ordering(ours)}; Sener & Koltun's: "
+    tuned = results.get("tuned")
+    notes = ([f"- Static weights (left / right) tried on seed 0's validation split: " + ", ".join(
+        f"{k}: {v:.2f}%" for k, v in tuned["val_mean_accuracy"].items()) + f"; chosen {tuned['chosen'][0]:g} / "
+        f"{tuned['chosen'][1]:g}."] if tuned else []) + [f"- Ordering by mean accuracy of the two tasks, ours: {_ordering(ours)}; Sener & Koltun's: "
              f"{_ordering(theirs)} ({'the same' if same else 'different'}).",
              "- Single task beats the shared network beyond seed noise for: " + (", ".join(
                  k for k, v in by.items() if k != "single task" and v
                  and beyond_noise(single, [(r["left"] + r["right"]) / 2 for r in v])) or "none") + "."]
+    _bars(by)
     text = table(["weighting", "left accuracy % (test)", "right accuracy % (test)",
                   "Sener & Koltun left / right", "s per run"], body)
     proto = ("Protocol: generated MultiMNIST (`data/multitask.py`, their loader's layout, seeded), 54,000 training "
@@ -93,8 +120,36 @@ def report(results, measured: dict | None = None) -> str:
              "on this CPU; theirs: SGD with momentum at a rate searched per method, 100 epochs. "
              "Single task: the same LeNet and head trained on one task.")
     return section("Multi-task learning on MultiMNIST: five weightings", "python -m benchmarks.run multitask",
-                   f"{steps} steps per run", ", ".join(map(str, seeds)), text + "\n\n" + proto,
+                   f"{steps} steps per run", ", ".join(map(str, seeds)),
+                   text + "\n\n![MultiMNIST accuracies](multitask.png)\n\n" + proto,
                    "\n".join(notes), measured=measured)
+
+
+def _bars(by: dict) -> None:
+    """Left / right test accuracy per weighting, ours (mean ± s.e.) beside Sener & Koltun's."""
+    import os
+    if os.environ.get("LATENTLAB_BENCH_QUICK"):
+        return
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    labels = [k for k, v in by.items() if v]
+    fig, ax = plt.subplots(1, 2, figsize=(11, 3.6), sharey=False)
+    for j, side in enumerate(("left", "right")):
+        ours = [mean_se([r[side] for r in by[k]]) for k in labels]
+        x = range(len(labels))
+        ax[j].bar([i - 0.2 for i in x], [m for m, _ in ours], 0.4, yerr=[e for _, e in ours], label="ours", capsize=3)
+        ax[j].bar([i + 0.2 for i in x], [ANCHORS[k][j] if ANCHORS[k] else 0 for k in labels], 0.4,
+                  label="Sener & Koltun (100 epochs)", color="0.7")
+        ax[j].set_xticks(list(x), [k.split(" (")[0] for k in labels], rotation=30, ha="right")
+        lo = min(m for m, _ in ours) - 2
+        ax[j].set_ylim(lo, 100)
+        ax[j].set_title(f"{side} digit, test accuracy %")
+    ax[0].legend(loc="lower left", fontsize=8)
+    fig.tight_layout()
+    common.RESULTS.mkdir(parents=True, exist_ok=True)
+    fig.savefig(common.RESULTS / "multitask.png", dpi=110)
+    plt.close(fig)
 
 
 def headline() -> tuple[str, str] | None:

@@ -46,7 +46,42 @@ def run(quick: bool = False) -> str:
     rows = [measure(s, steps) for s in seeds]
     results = {"rows": rows, "steps": steps, "seeds": list(seeds)}
     save_json("pose", results)
+    if not quick:
+        examples(common.OUT / "pose" / f"{'+'.join(TASKS3)}_s{seeds[0]}")
     return report(results)
+
+
+def examples(run_dir, n: int = 12) -> None:
+    """The first test images with their true keypoints (circles: green visible, red hidden) and the multi-task
+    network's predictions (yellow crosses; filled when predicted visible), its pose error in the title."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import torch
+    from latentlab.api import load_run
+    from latentlab.modules import unwrap
+    m = load_run(run_dir)
+    net = unwrap(m.encoder()).eval()
+    ds = m.test_set
+    with torch.no_grad():
+        out = net(m.prepare_images(ds.images[:n]))
+    kp = out["landmarks"].view(n, -1, 2) * m.specs["landmarks"].scale
+    pose = out["pose"] * m.specs["pose"].scale
+    fig, ax = plt.subplots(2, n // 2, figsize=(1.9 * n // 2, 4.4))
+    for i, a in enumerate(ax.flat):
+        a.imshow(ds.images[i, 0], cmap="gray", extent=(0, 32, 32, 0))
+        t, vis = ds.fields["keypoints"][i], ds.fields["visible"][i] > 0
+        a.scatter(t[vis, 0], t[vis, 1], s=28, facecolors="none", edgecolors="lime")
+        a.scatter(t[~vis, 0], t[~vis, 1], s=28, facecolors="none", edgecolors="red")
+        a.scatter(kp[i, :, 0], kp[i, :, 1], s=18, marker="x", color="yellow")
+        e = (pose[i] - ds.fields["pose"][i]).abs().mean().item()
+        a.set_title(f"pose err {e:.0f}°", fontsize=8)
+        a.set_xlim(-4, 36), a.set_ylim(36, -4), a.axis("off")
+    fig.suptitle("digit_pose test images: truth (green visible / red hidden), multi-task prediction (yellow)")
+    fig.tight_layout()
+    common.RESULTS.mkdir(parents=True, exist_ok=True)
+    fig.savefig(common.RESULTS / "pose_examples.png", dpi=110)
+    plt.close(fig)
 
 
 def report(results, measured: dict | None = None) -> str:
@@ -80,7 +115,7 @@ def report(results, measured: dict | None = None) -> str:
              "design, not comparable in value; not checked against the paper (its full text was not available).")
     return section("Pose, landmarks and visibility: single vs multi-task (digit_pose)", "python -m benchmarks.run pose",
                    f"{results['steps']} steps per network", ", ".join(map(str, seeds)),
-                   head + "\n\n" + text + "\n\n" + proto, "\n".join(f"- {n}." for n in notes), measured=measured)
+                   head + "\n\n" + text + "\n\n![pose examples](pose_examples.png)\n\n" + proto, "\n".join(f"- {n}." for n in notes), measured=measured)
 
 
 def headline() -> tuple[str, str] | None:

@@ -64,7 +64,8 @@ class MultiTaskConfig(TrainConfig):
     weighting: str = param("uniform", choices=WEIGHTINGS)
     task_weights: list[float] = param([], help="uniform: a weight per task (empty: 1 each)")
     gradnorm_alpha: float = param(1.5, ge=0, help="GradNorm's asymmetry alpha (Chen et al.: 1.5 on NYUv2)")
-    gradnorm_lr: float = param(0.025, gt=0, help="learning rate of GradNorm's task weights (Adam)")
+    gradnorm_lr: float = param(0.025, gt=0, help="Adam learning rate of GradNorm's task weights (a choice made here, "
+                                                  "not a value taken from the paper)")
     mgda_normalization: str = param("loss+", choices=("none", "l2", "loss", "loss+"),
                                     help="gradient normalisation before the min-norm solve (Sener & Koltun's "
                                          "normalization_type; loss+ in their sample config)")
