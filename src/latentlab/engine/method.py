@@ -167,14 +167,18 @@ class Method:
         whose test view differs from ``prepare_images`` (e.g. AlexNet's centre crop) override it."""
         return self.prepare_images(x)
 
-    def optimize(self, name: str, loss: torch.Tensor, clip: float | None = None) -> None:
+    def optimize(self, name: str, loss: torch.Tensor, clip: float | None = None,
+                 edit_grads: Callable[[], None] | None = None) -> None:
         """One update of optimizer ``name``; refuses a non-finite loss before touching weights. ``clip``: the
-        gradients' global norm is clipped to it first."""
+        gradients' global norm is clipped to it first; ``edit_grads()`` runs after the backward pass, before
+        clipping and the step (PCGrad replaces the shared weights' gradients there)."""
         if not torch.isfinite(loss.detach()).all():
             raise NonFiniteLossError(f"non-finite loss '{name}' = {loss.item()} at step {self.step}")
         opt = self.optimizers[name]
         opt.zero_grad(set_to_none=True)
         self.fabric.backward(loss)
+        if edit_grads is not None:
+            edit_grads()
         if clip is not None:
             torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], clip)
         opt.step()

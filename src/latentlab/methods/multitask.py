@@ -208,14 +208,13 @@ class MultiTask(Method):
         flat = torch.stack([torch.cat([g.flatten() for g in gs]) for gs in per_task])      # (T, P)
         order = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + self.step)   # per step: exact resume
         surgery = pcgrad(flat / len(losses), order)                       # the gradient of the mean, projected
-        opt = self.optimizers["net"]
-        opt.zero_grad(set_to_none=True)
-        self.fabric.backward(losses.mean())                               # task weights: their own gradients
-        i = 0
-        for p in shared:
-            p.grad = surgery[i:i + p.numel()].view_as(p).to(p.dtype)
-            i += p.numel()
-        opt.step()
+
+        def project():                                                    # shared weights: the surgery's sum
+            i = 0
+            for p in shared:
+                p.grad = surgery[i:i + p.numel()].view_as(p).to(p.dtype)
+                i += p.numel()
+        self.optimize("net", losses.mean(), edit_grads=project)          # task weights: their own gradients
         cos = torch.nn.functional.cosine_similarity(flat[0], flat[1], dim=0).item()
         return {"grad_cos_01": cos}
 
