@@ -170,17 +170,19 @@ def run(quick: bool = False) -> str:
     recipe = choose_recipe(steps)
     group = grouping(seeds, steps)
     neg = negative_transfer(seeds, steps, group)
-    matrices = [transfer_matrix(s, steps, rsteps) for s in seeds[:MATRIX_SEEDS]]
     results = {"steps": steps, "readout_steps": rsteps, "readout_n": READOUT_N, "seeds": list(seeds), "recipe": recipe,
-               "matrix": matrices, "grouping": group, "negative": neg}
-    save_json("taskonomy", results)
+               "matrix": [], "grouping": group, "negative": neg}
+    save_json("taskonomy", results)               # each part as it is measured (--render writes the section)
+    for s in seeds[:MATRIX_SEEDS]:
+        results["matrix"].append(transfer_matrix(s, steps, rsteps))
+        save_json("taskonomy", results)
     heatmap(results)
     return report(results)
 
 
 def heatmap(results) -> None:
     import os
-    if os.environ.get("LATENTLAB_BENCH_QUICK"):                              # --quick records nothing
+    if os.environ.get("LATENTLAB_BENCH_QUICK") or not results["matrix"]:       # --quick records nothing
         return
     import matplotlib
     matplotlib.use("Agg")
@@ -212,15 +214,17 @@ def report(results, measured: dict | None = None) -> str:
     specs = TASKS["digit_tasks"]
     mats, seeds = results["matrix"], results["seeds"]
     mseeds = [m["seed"] for m in mats]
-    tasks = list(mats[0]["ahp"])
+    tasks = list(mats[0]["ahp"]) if mats else list(specs)
     # relative error of each readout vs scratch, per seed: err(transfer) / err(scratch)
     rel = lambda t, s: [err(t, m["test"][t][s]) / err(t, m["test"][t]["scratch"]) for m in mats]  # noqa: E731
     head = ["source \\ target"] + [f"{t} ({specs[t].metric})" for t in tasks]
-    rows = [["scratch on the subset"] + [fmt_mean_se([m["test"][t]["scratch"] for m in mats], 2) for t in tasks]]
-    rows += [[s] + [f"{fmt_mean_se(rel(t, s), 2)}" for t in tasks] for s in tasks]
-    ahp = [[s] + [fmt_mean_se([m["ahp"][t][s] for m in mats], 2) for t in tasks] for s in ["scratch"] + tasks]
+    rows, ahp = [], []
+    if mats:
+        rows = [["scratch on the subset"] + [fmt_mean_se([m["test"][t]["scratch"] for m in mats], 2) for t in tasks]]
+        rows += [[s] + [f"{fmt_mean_se(rel(t, s), 2)}" for t in tasks] for s in tasks]
+        ahp = [[s] + [fmt_mean_se([m["ahp"][t][s] for m in mats], 2) for t in tasks] for s in ["scratch"] + tasks]
     best_src = {t: max(tasks, key=lambda s: mean_se([m["ahp"][t][s] for m in mats])[0] if s != t else -1)
-                for t in tasks}
+                for t in tasks} if mats else {}
     g = results["grouping"]
     lay = g["layouts"]
     grows = [[label, " / ".join("+".join(x) for x in v["groups"]), fmt_mean_se(v["total_rel"], 2)] +
@@ -239,7 +243,10 @@ def report(results, measured: dict | None = None) -> str:
             if worse:
                 hurt.append(f"{t} at width x{r['f']:g}, split {r['split']}")
         nrows.append(cells)
-    body = "\n\n".join([
+    matrix_part = ["### 1. Transfer matrix\n\nNot measured yet: the suite measures it after the grouping and "
+                   "the negative-transfer sweep (`python -m benchmarks.run taskonomy` continues from its cached runs)."]
+    if mats:
+        matrix_part = [
         f"### 1. Transfer matrix (frozen trunk of a source network, readout trained on {results['readout_n']} "
         f"labelled images; seeds {', '.join(map(str, mseeds))})\n\nFirst row: the target's test metric of a whole network trained from scratch on those "
         "images. Other rows: the readout's test error relative to scratch's (error: 100 - accuracy, or the "
@@ -247,7 +254,8 @@ def report(results, measured: dict | None = None) -> str:
         "AHP affinities (Taskonomy's ordinal normalisation of the per-image test losses; each column sums to 1 "
         "over scratch and the seven sources):\n\n" + table(["source \\ target"] + tasks, ahp) +
         "\n\n![AHP affinities](taskonomy_affinity.png)\n\nMost useful other source per target (AHP): " +
-        ", ".join(f"{t} ← {s}" for t, s in best_src.items()) + ".",
+        ", ".join(f"{t} ← {s}" for t, s in best_src.items()) + "."]
+    body = "\n\n".join(matrix_part + [
         f"### 2. Task grouping (Standley et al.) at a budget of {BUDGET} networks\n\nPair networks' relative "
         "validation errors (1 = the single-task network): " + "; ".join(
             f"{p}: " + ", ".join(f"{t} {v:.2f}" for t, v in d.items()) for p, d in g["pair_val"].items()) +
