@@ -267,8 +267,9 @@ def report(results, measured: dict | None = None) -> str:
         f"chosen vs all separate: {'better beyond noise' if beyond_noise(sep, ch) else 'not better beyond noise'}.",
         f"### 3. Negative transfer: {a} + {b}\n\nThe pair whose joint training hurt a member most on validation "
         f"({neg['worst_task_on_val']}); test errors, joint vs alone, by width (x: size factor of the LeNet) and "
-        "split point:\n\n" + table(["width", "split", f"{a} joint", f"{a} alone", f"{a}", f"{b} joint",
-                                    f"{b} alone", f"{b}"], nrows) +
+        "split point (errors: 100 - accuracy for class tasks, else the metric; lower is better):\n\n" +
+        table(["width", "split", f"{a} error joint", f"{a} error alone", f"{a}", f"{b} error joint",
+               f"{b} error alone", f"{b}"], nrows) +
         "\n\nNegative transfer beyond seed noise: " + ("; ".join(hurt) if hurt else "none measured") + "."])
     rec = results.get("recipe")
     recipe_line = (f"Recipe screened on seed 0's validation accuracy of a class network: " + ", ".join(
