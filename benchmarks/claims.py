@@ -338,37 +338,23 @@ def grouping_wins(quick: bool) -> Verdict:
 
 
 def transfer_fewer_labels(quick: bool) -> Verdict:
+    from . import transfer
     d = _suite_json("transfer")
     if d is None:
         return Verdict("NOT MEASURED", "run `python -m benchmarks.run transfer`", "")
-    cell = lambda t, k, src, mode, split="test": [r[split] for r in d["rows"] if (r["target"], r["k"], r["source"],
-                                                                                   r["mode"]) == (t, k, src, mode)]
-    parts, ok = [], True
-    for t in ("usps", "mnist_m"):
-        for k in (1, 5, 10):
-            mode = max(("linear", "finetune"), key=lambda m: mean_se(cell(t, k, "supervised", m, "val"))[0])
-            a, b = cell(t, k, "supervised", mode), cell(t, k, "none", "scratch")
-            ok &= beyond_noise(a, b)
-            parts.append(f"{t} k={k}: {mode} {fmt_mean_se(a, 1)} vs scratch {fmt_mean_se(b, 1)}")
-    return Verdict("PASS" if ok else "FAIL",
-                   "test accuracy % from the MNIST classifier (linear or finetune, chosen on validation) vs the same "
-                   "network from scratch, k labels per class: " + "; ".join(parts) +
-                   ". Rule: reuse above scratch beyond 2 s.e. at every k <= 10 on both targets",
+    ok, evidence = transfer.claim(d)
+    return Verdict("PASS" if ok else "FAIL", evidence,
                    f"transfer suite (commit {SUITE_COMMIT.get('transfer', '?')}), seeds 0-{len(d['seeds']) - 1}",
                    "[curves](benchmarks/results/transfer_mnist_m.png)")
 
 
 def pose_multitask(quick: bool) -> Verdict:
+    from . import pose
     d = _suite_json("pose")
     if d is None:
         return Verdict("NOT MEASURED", "run `python -m benchmarks.run pose`", "")
-    nme = lambda label: [r[label]["landmarks"] for r in d["rows"]]
-    single, multi, pre = nme("single task"), nme("multi-task"), nme("multi-task (pre-trained)")
-    ok = beyond_noise(single, pre)
-    return Verdict("PASS" if ok else "FAIL",
-                   f"landmark NME % on digit_pose (test): single task {fmt_mean_se(single, 2)}, multi-task "
-                   f"{fmt_mean_se(multi, 2)}, pre-trained multi-task {fmt_mean_se(pre, 2)}. Rule: pre-trained "
-                   "multi-task below single task beyond 2 s.e. (the lecture: 2.54 -> 2.24 on faces)",
+    ok, evidence = pose.claim(d)
+    return Verdict("PASS" if ok else "FAIL", evidence,
                    f"pose suite (commit {SUITE_COMMIT.get('pose', '?')}), seeds 0-{len(d['seeds']) - 1}",
                    "[examples](benchmarks/results/pose_examples.png)")
 

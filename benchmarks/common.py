@@ -124,6 +124,13 @@ def measured_header(name: str) -> dict | None:
     return out if len(out) == 2 else None
 
 
+def claim_headline(name: str, anchor: str, prefix: str = "**Claim") -> tuple[str, str] | None:
+    """A suite's headline: the bold claim line of results/<name>.md (its verdict), beside ``anchor``."""
+    f = RESULTS / f"{name}.md"
+    line = next((l for l in f.read_text().splitlines() if l.startswith(prefix)), None) if f.is_file() else None
+    return (line.strip("*").split("**")[0], anchor) if line else None
+
+
 def load_json(name: str):
     """results/<name>.json, or None."""
     f = RESULTS / f"{name}.json"

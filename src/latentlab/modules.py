@@ -16,3 +16,11 @@ def unwrap(m: nn.Module) -> nn.Module:
             m = m.module
         else:
             return m
+
+
+def reinitialise(module: nn.Module) -> nn.Module:
+    """Every layer below ``module`` re-initialised in place (the same architecture, no learned weights)."""
+    for m in module.modules():
+        if m is not module and hasattr(m, "reset_parameters"):
+            m.reset_parameters()
+    return module

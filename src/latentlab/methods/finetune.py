@@ -31,10 +31,10 @@ from ..engine.batches import ShuffledBatches
 from ..engine.method import Method, register_method
 from ..errors import ConfigError
 from ..eval.representation import get_encoder
-from ..modules import unwrap
+from ..modules import reinitialise, unwrap
 from ..nets.ema import frozen_copy
 from ..results import EvalResult
-from ._selection import initial_state, keep_if_better
+from ._selection import initial_state, keep_if_better, last_step_check, validation_monitor
 
 
 @dataclass
@@ -118,14 +118,6 @@ class Features(nn.Module):
     forward_features = forward
 
 
-def reset(module: nn.Module) -> nn.Module:
-    """Every layer of ``module`` re-initialised (the same architecture, no learned weights)."""
-    for m in module.modules():
-        if hasattr(m, "reset_parameters"):
-            m.reset_parameters()
-    return module
-
-
 @register_method
 class Finetune(Method):
     name = "finetune"
@@ -161,7 +153,7 @@ class Finetune(Method):
             self.source_shape, self.source_step = full.shape, None
         if cfg.reuse == "scratch":
             torch.manual_seed(cfg.seed)
-            reset(backbone)
+            reinitialise(backbone)
         self.backbone = Features(backbone).requires_grad_(cfg.reuse != "linear")
         self.head = nn.Linear(backbone.num_features, full.num_classes)
         self.best = frozen_copy(nn.ModuleDict({"backbone": self.backbone, "head": self.head}))
@@ -195,8 +187,7 @@ class Finetune(Method):
         loss = F.cross_entropy(logits, y)
         self.optimize("model", loss)
         out = {"loss": loss.item(), "train_acc": (logits.argmax(1) == y).float().mean().item()}
-        if step + 1 == self.cfg.steps and (not self.cfg.val_every or (step + 1) % self.cfg.val_every):
-            out.update(self.validate(step + 1))                        # the last step is always a candidate
+        out.update(last_step_check(self, step))
         return out
 
     @torch.no_grad()
@@ -217,8 +208,7 @@ class Finetune(Method):
         return {"val_accuracy": acc}
 
     def monitors(self):
-        every = self.cfg.val_every
-        return {"validation": (every, self.validate)} if every else {}
+        return validation_monitor(self)
 
     def chosen(self):
         """(backbone, head) of the selected checkpoint (the last weights before any check)."""

@@ -41,7 +41,7 @@ from ..modules import unwrap
 from ..nets.ema import frozen_copy
 from ..nets.multitask import SPLITS
 from ..results import EvalResult
-from ._selection import initial_state, keep_if_better
+from ._selection import initial_state, keep_if_better, last_step_check, validation_monitor
 
 WEIGHTINGS = ("uniform", "uncertainty", "gradnorm", "mgda_ub", "pcgrad")
 GRADIENT_WEIGHTINGS = ("gradnorm", "mgda_ub", "pcgrad")
@@ -187,8 +187,7 @@ class MultiTask(Method):
             self.optimize("net", total)
             info = {}
         out = {"loss": losses.sum().item(), **{f"loss_{t}": v.item() for t, v in zip(self.task_list, losses)}}
-        if step + 1 == c.steps and (not c.val_every or (step + 1) % c.val_every):
-            out.update(self.validate(step + 1))                           # the last step is always a candidate
+        out.update(last_step_check(self, step))
         if c.weighting in ("uncertainty", "gradnorm"):
             out.update({f"w_{t}": v.item() for t, v in zip(self.task_list, self.task_params.weight.detach())})
         return {**out, **info}
@@ -259,8 +258,7 @@ class MultiTask(Method):
         return {f"val_{k}": v for k, v in res.items()} | {"val_score": score}
 
     def monitors(self):
-        every = self.cfg.val_every
-        return {"validation": (every, self.validate)} if every else {}
+        return validation_monitor(self)
 
     def encoder(self):
         return self.best if int(self.best_step) >= 0 else self.net

@@ -19,6 +19,7 @@ import copy
 import torch
 from torch import nn
 
+from ..modules import reinitialise
 from .registry import register
 
 SPLITS = ("none", "conv1", "conv2", "fc")
@@ -61,9 +62,7 @@ class MultiTaskNet(nn.Module):
         self.shared = nn.Sequential(*stages[:cut])
         self.tails = nn.ModuleDict({t: nn.Sequential(*copy.deepcopy(stages[cut:])) for t in tasks})
         for tail in self.tails.values():                                      # each copy its own initialisation
-            for m in tail.modules():
-                if hasattr(m, "reset_parameters") and m is not tail:
-                    m.reset_parameters()
+            reinitialise(tail)
 
         def head(out):
             if isinstance(out, (tuple, list)):
