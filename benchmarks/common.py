@@ -183,6 +183,14 @@ def save_json(name: str, obj) -> None:
     (RESULTS / f"{name}.json").write_text(json.dumps(obj, indent=2, default=str) + "\n")
 
 
+def save_partial(name: str, results, report) -> None:
+    """A long suite's results so far: results/<name>.json and its section, written by the measuring process
+    (so the section's machine and commit lines are the measurement's, not those of a later --render)."""
+    save_json(name, results)
+    if not os.environ.get("LATENTLAB_BENCH_QUICK"):
+        (RESULTS / f"{name}.md").write_text(report(results).strip() + "\n")
+
+
 def line_plot(name: str, title: str, xlabel: str, ylabel: str, series, log2_x: bool = False) -> Path:
     """Save ``series`` [(label, fmt, xs, ys, yerr or None)] as benchmarks/results/<name>.png; returns the path."""
     import matplotlib

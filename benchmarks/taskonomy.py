@@ -25,7 +25,7 @@ import itertools
 import math
 
 from . import common
-from .common import beyond_noise, data_dir, fmt_mean_se, mean_se, save_json, section, table, train_run
+from .common import beyond_noise, data_dir, fmt_mean_se, mean_se, section, table, train_run
 
 STEPS, QUICK_STEPS = 1000, 6
 READOUT_STEPS, READOUT_N = 300, 1000
@@ -172,10 +172,10 @@ def run(quick: bool = False) -> str:
     neg = negative_transfer(seeds, steps, group)
     results = {"steps": steps, "readout_steps": rsteps, "readout_n": READOUT_N, "seeds": list(seeds), "recipe": recipe,
                "matrix": [], "grouping": group, "negative": neg}
-    save_json("taskonomy", results)               # each part as it is measured (--render writes the section)
+    common.save_partial("taskonomy", results, report)          # each part as it is measured
     for s in seeds[:MATRIX_SEEDS]:
         results["matrix"].append(transfer_matrix(s, steps, rsteps))
-        save_json("taskonomy", results)
+        common.save_partial("taskonomy", results, report)
     heatmap(results)
     return report(results)
 

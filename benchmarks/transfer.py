@@ -57,7 +57,8 @@ def run(quick: bool = False) -> str:
                     rows.append({"seed": seed, "target": target, "k": k, "source": name, "mode": mode,
                                  "test": r.eval.metrics["test_accuracy"], "val": r.eval.metrics["val_accuracy"],
                                  "n_train": r.eval.protocol["n_train"], "seconds": r.seconds})
-        save_json("transfer", {"rows": rows, "steps": steps, "seeds": list(seeds[:seeds.index(seed) + 1])})
+        common.save_partial("transfer", {"rows": rows, "steps": steps, "seeds": list(seeds[:seeds.index(seed) + 1])},
+                            report)
     results = {"rows": rows, "steps": steps, "seeds": list(seeds)}
     save_json("transfer", results)
     if not quick:
