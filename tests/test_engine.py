@@ -234,6 +234,9 @@ SMALL_RUNS = {"supervised": dict(dataset="digits", batch_size=32), "gan1d": dict
               "vae": dict(dataset="digits", batch_size=16, hidden=16, z_dim=4),
               "multitask": dict(batch_size=16, val_every=2, val_samples=32, eval_batch_size=256),
               "finetune": dict(mode="scratch", dataset="digits", batch_size=16, width=4, num_features=8, val_every=2),
+              **{m: dict(source="mnist", target="usps", dataset="usps", batch_size=16, source_samples=64,
+                         target_samples=64, val_every=2, val_samples=32, tsne_samples=0, eval_batch_size=256)
+                 for m in ("source_only", "dann", "cdan", "mcd", "oracle")},
               "flow": dict(dataset="digits", batch_size=16, depth=2, hidden=8),
               "ddpm": dict(dataset="digits", batch_size=16, base=8, mults=[1, 2], timesteps=20, sample_steps=5,
                            eval_k=4),

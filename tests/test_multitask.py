@@ -309,7 +309,7 @@ def test_finetune_modes_train_the_right_parameters(tmp_path, source_run, mode):
 
 
 def test_finetune_maps_target_images_to_the_source_input():
-    from latentlab.methods.finetune import adapt
+    from latentlab.data.convert import to_shape as adapt
     x = torch.rand(2, 3, 32, 32)
     assert adapt(x, (1, 28, 28)).shape == (2, 1, 28, 28)
     assert adapt(torch.rand(2, 1, 16, 16), (3, 8, 8)).shape == (2, 3, 8, 8)

@@ -167,21 +167,24 @@ class Method:
         whose test view differs from ``prepare_images`` (e.g. AlexNet's centre crop) override it."""
         return self.prepare_images(x)
 
-    def optimize(self, name: str, loss: torch.Tensor, clip: float | None = None,
+    def optimize(self, name: str | tuple[str, ...], loss: torch.Tensor, clip: float | None = None,
                  edit_grads: Callable[[], None] | None = None) -> None:
-        """One update of optimizer ``name``; refuses a non-finite loss before touching weights. ``clip``: the
-        gradients' global norm is clipped to it first; ``edit_grads()`` runs after the backward pass, before
-        clipping and the step (PCGrad replaces the shared weights' gradients there)."""
+        """One update of optimizer ``name`` (a tuple: each of them, from one backward pass, as MCD's step A);
+        refuses a non-finite loss before touching weights. ``clip``: the gradients' global norm is clipped to
+        it first; ``edit_grads()`` runs after the backward pass, before clipping and the step (PCGrad replaces
+        the shared weights' gradients there)."""
         if not torch.isfinite(loss.detach()).all():
             raise NonFiniteLossError(f"non-finite loss '{name}' = {loss.item()} at step {self.step}")
-        opt = self.optimizers[name]
-        opt.zero_grad(set_to_none=True)
+        opts = [self.optimizers[n] for n in ((name,) if isinstance(name, str) else name)]
+        for opt in opts:
+            opt.zero_grad(set_to_none=True)
         self.fabric.backward(loss)
         if edit_grads is not None:
             edit_grads()
         if clip is not None:
-            torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], clip)
-        opt.step()
+            torch.nn.utils.clip_grad_norm_([p for opt in opts for g in opt.param_groups for p in g["params"]], clip)
+        for opt in opts:
+            opt.step()
 
     def state_dict(self) -> dict[str, Any]:
         return {

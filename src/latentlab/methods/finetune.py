@@ -27,6 +27,7 @@ from torch import nn
 from .. import nets
 from ..config import TrainConfig, param, require
 from ..data import load_dataset
+from ..data.convert import to_shape
 from ..engine.batches import ShuffledBatches
 from ..engine.method import Method, register_method
 from ..errors import ConfigError
@@ -67,21 +68,6 @@ class FinetuneConfig(TrainConfig):
     def check(self):
         require(self.source is not None or self.reuse == "scratch", "source", self.source,
                 f"mode={self.mode} needs a source run directory")
-
-
-def adapt(x: torch.Tensor, shape: tuple[int, int, int]) -> torch.Tensor:
-    """float (B, C, H, W) -> (B, C', H', W') = ``shape``: luma or repeated channels, bilinear resize."""
-    c, h, w = shape
-    if x.shape[1] != c:
-        if x.shape[1] == 3 and c == 1:
-            x = (x * torch.tensor([0.299, 0.587, 0.114], device=x.device, dtype=x.dtype)[:, None, None]).sum(1, keepdim=True)
-        elif x.shape[1] == 1:
-            x = x.expand(-1, c, -1, -1)
-        else:
-            raise ConfigError(f"cannot map {x.shape[1]}-channel images to the source's {c} channels")
-    if tuple(x.shape[-2:]) != (h, w):
-        x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False, antialias=x.shape[-1] > w)
-    return x
 
 
 def few_labels(labels: torch.Tensor, k: int, seed: int) -> torch.Tensor:
@@ -160,7 +146,7 @@ class Finetune(Method):
         self.best_score, self.best_step = initial_state()
 
     def prepare_images(self, x):
-        return adapt(super().prepare_images(x), self.source_shape)
+        return to_shape(super().prepare_images(x), self.source_shape)
 
     def configure_optimizers(self):
         c = self.cfg
