@@ -13,14 +13,15 @@ from safetensors.torch import load_file
 REPO = Path(__file__).resolve().parents[1]
 
 SSL_METHODS = ["simclr", "moco", "byol", "barlow_twins", "rotnet", "npid", "dino", "s4l", "jigsaw", "context",
-               "deepcluster", "pirl", "temporal_order"]
+               "deepcluster", "pirl", "temporal_order", "egomotion", "autoencoder"]
 SSL_TINY = {  # small heads, queues and banks for quick runs
     "simclr": dict(proj_hidden=32), "moco": dict(queue_size=64, proj_hidden=32, momentum=0.9),
     "byol": dict(proj_hidden=32, proj_dim=16), "barlow_twins": dict(proj_dims=[32, 32]), "rotnet": {},
     "npid": dict(num_negatives=64), "dino": dict(out_dim=32, head_hidden=32, bottleneck=16, n_local=2),
     "s4l": dict(labels_per_class=2, labeled_batch_size=8), "jigsaw": dict(num_permutations=8, hidden=32),
     "context": dict(hidden=32), "deepcluster": dict(num_clusters=8, reassign_every=4, cluster_samples=200),
-    "pirl": dict(num_negatives=64), "temporal_order": {}}
+    "pirl": dict(num_negatives=64), "temporal_order": dict(eval_clips=64),
+    "egomotion": dict(hidden=32, eval_pairs=64), "autoencoder": dict(decoder_hidden=32)}
 
 
 def cli(*args: str, check: bool = True, timeout: float = 600, env: dict | None = None) -> subprocess.CompletedProcess:

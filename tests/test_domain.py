@@ -1,5 +1,6 @@
-"""Domain adaptation: the reversal layer, the schedules, the losses and validators against hand-computed values,
-the digit networks, exact two-stream resume of every method, and selection rules that never read target labels."""
+"""Domain adaptation and learning by moving: the reversal layer, the schedules, the losses and validators against
+hand-computed values, the digit networks, exact two-stream resume of every method, selection rules that never read
+target labels, the egomotion pairs' stated motion, and the held-out measures of the two motion pretext tasks."""
 
 from __future__ import annotations
 
@@ -54,7 +55,8 @@ def test_dann_runs_the_schedules_it_states(tmp_path):
     rows = [r for r in read_metrics(tmp_path / "r") if "lambda" in r]
     assert [r["lambda"] for r in rows] == pytest.approx([adaptation_factor(s / 4) for s in range(4)])
     sched = load_checkpoint(tmp_path / "r" / "checkpoints" / "last.ckpt")["method"]["schedulers"]["model"]
-    assert sched["_last_lr"][0] == pytest.approx(0.01 * annealed_lr_factor(3 / 4))      # the last step's rate
+    lr = get_method("dann").Config().lr
+    assert sched["_last_lr"][0] == pytest.approx(lr * annealed_lr_factor(3 / 4))        # the last step's rate
 
 
 # -- losses -------------------------------------------------------------------------------------------
@@ -237,3 +239,54 @@ def test_optimize_with_two_optimizers_steps_both_from_one_backward():
     a.grad, b.grad = torch.full((1,), 5.0), torch.full((1,), 5.0)            # stale gradients are cleared first
     m.optimize(("a", "b"), (2 * a + 3 * b).sum())
     assert a.item() == pytest.approx(0.8) and b.item() == pytest.approx(0.7)
+
+
+# -- learning to see by moving ------------------------------------------------------------------------------
+def _blob(size: int = 28) -> torch.Tensor:
+    """A smooth asymmetric pattern well inside the canvas: uint8 (1, 1, S, S)."""
+    r, c = torch.meshgrid(torch.arange(size, dtype=torch.float64), torch.arange(size, dtype=torch.float64),
+                          indexing="ij")
+    img = torch.exp(-((r - 11) ** 2 + (c - 14) ** 2) / 12) + 0.6 * torch.exp(-((r - 15) ** 2 + (c - 17) ** 2) / 5)
+    return (255 * img / img.max()).round().to(torch.uint8)[None, None]
+
+
+def test_egomotion_pairs_have_the_stated_motion():
+    from kornia.geometry.transform import invert_affine_transform
+    from latentlab.data.egomotion import motion_matrix, motion_pairs, warp
+    x = _blob().repeat(16, 1, 1, 1)
+    p = motion_pairs(x, generator=torch.Generator().manual_seed(0))
+    tx, ty, theta = p["motion"].unbind(1)
+    assert p["labels"][:, 0].tolist() == (tx + 3).long().tolist() and p["labels"][:, 1].tolist() == (ty + 3).long().tolist()
+    assert ((theta >= -30) & (theta < 30)).all() and p["labels"][:, 2].tolist() == ((theta + 30) // 3).long().tolist()
+    assert p["labels"][:, :2].min() >= 0 and p["labels"][:, :2].max() <= 6 and p["labels"][:, 2].max() <= 19
+    # undo the stated motion: the second view comes back to the first (bilinear twice: small differences)
+    back = warp(p["second"].float(), invert_affine_transform(motion_matrix(theta, tx, ty, 28)))
+    err = (back - x.float()).abs()[..., 4:-4, 4:-4]
+    assert err.max() < 40 and err.mean() < 2.5
+    wrong = warp(p["second"].float(), invert_affine_transform(motion_matrix(-theta, -tx, ty + 2, 28)))
+    assert (wrong - x.float()).abs()[..., 4:-4, 4:-4].mean() > 4 * err.mean()
+    # a pure whole-pixel shift is exact: dst[y, x] = src[y - ty, x - tx]
+    shifted = warp(x[:1].float(), motion_matrix(torch.zeros(1), torch.tensor([2]), torch.tensor([-1]), 28))
+    assert torch.allclose(shifted[0, 0, 5:20, 5:20], x[0, 0, 6:21, 3:18].float(), atol=1e-3)
+    # counter-clockwise on screen: a point right of the centre goes up
+    dot = torch.zeros(1, 1, 9, 9)
+    dot[0, 0, 4, 7] = 1
+    up = warp(dot, motion_matrix(torch.tensor([90.0]), torch.zeros(1), torch.zeros(1), 9))
+    assert up[0, 0].argmax().item() == 1 * 9 + 4
+
+
+def test_temporal_order_and_egomotion_measure_their_task_on_held_out_images(tmp_path):
+    from latentlab.engine.logging import read_metrics
+    kw = dict(dataset="digits", steps=2, batch_size=16, width=4, num_features=8, knn_every=2, knn_samples=32,
+              log_every=1, ckpt_every=0, image_every=0, eval_at_end=False)
+    for method, key, extra in (("temporal_order", "order_heldout", dict(eval_clips=40, hidden=8)),
+                               ("egomotion", "motion_rotation", dict(eval_pairs=40, hidden=8))):
+        cfg = resolve_config(get_method(method).Config, method, None, {**kw, **extra})
+        train(get_method(method), cfg, out=tmp_path / method, verbose=False)
+        rows = [r for r in read_metrics(tmp_path / method) if key in r]
+        assert rows and 0 <= rows[-1][key] <= 100
+        from latentlab.api import load_run
+        m = load_run(tmp_path / method)
+        protocol = "order" if method == "temporal_order" else "motion"
+        a, b = m.evaluate(protocol).metrics, m.evaluate(protocol).metrics       # fixed held-out clips / pairs
+        assert a == b and a[key] == pytest.approx(rows[-1][key])

@@ -57,9 +57,12 @@ class DAConfig(TrainConfig):
     channels: int = param(0, ge=0, le=3, help="input channels (0: 3 when either domain is RGB, grey repeated; else 1)")
     net: str = param("auto", help="backbone: auto = dann_digits (the DANN paper's MNIST -> MNIST-M network) when "
                                   "the input is RGB, lenet (the MNIST <-> USPS LeNet) when grey; or any nets backbone")
-    steps: int = param(6000, ge=1, help="SGD steps (the papers train 10k-50k on GPUs; 6000 fit a CPU budget)")
+    steps: int = param(3000, ge=1, help="SGD steps (the papers and TLlib train 10k-50k steps on GPUs; 3000 fit the "
+                                        "CPU budget of the domain_adaptation suite)")
     batch_size: int = param(64, ge=1, help="images per domain per step (DANN: 128 split between the domains)")
-    lr: float = param(0.01, gt=0, help="SGD rate mu_0 (DANN's 0.01)")
+    lr: float = param(0.03, gt=0, help="SGD rate mu_0: DANN's is 0.01 (lr=0.01); at 3000 steps 0.03 gave the higher "
+                                       "source validation accuracy (source_only MNIST -> USPS, seed 0: 0.01 97.1, "
+                                       "0.03 98.2, 0.1 98.2; the smaller of the two tied rates)")
     momentum: float = param(0.9, ge=0, lt=1, help="SGD momentum (DANN's 0.9)")
     weight_decay: float = param(5e-4, ge=0, help="SGD weight decay (CDAN's and MCD's digit code; DANN states none)")
     lr_schedule: str = param("annealed", choices=("annealed", "constant"),
