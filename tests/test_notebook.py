@@ -150,3 +150,25 @@ def test_multitask_notebook_runs_at_tiny_settings(tmp_path, monkeypatch):
     assert sum(s["taskonomy"]["ahp"].values()) == pytest.approx(1)
     assert set(s["multimnist"]) == {"uniform", "mgda_ub"}
     assert set(s["pose"]) == {"pose", "landmarks", "visibility"} and all(v >= 0 for v in s["pose"].values())
+
+
+DOMAIN = REPO / "notebooks" / "domain_adaptation.ipynb"
+DOMAIN_SECTIONS = ("1. Source only vs DANN", "2. Choosing a checkpoint", "3. Learning to see by moving")
+
+
+def test_domain_notebook_is_clean():
+    test_stored_notebook_is_clean(DOMAIN)
+
+
+@needs("mnist")
+@needs("usps")
+def test_domain_notebook_runs_at_tiny_settings(tmp_path, monkeypatch):
+    nb = execute(DOMAIN, tmp_path, monkeypatch)
+    assert not [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert figures_per_section(nb, DOMAIN_SECTIONS) == {s: 1 for s in DOMAIN_SECTIONS}
+    s = summary_of(nb)
+    assert set(s["adaptation"]) == {"source_only", "dann"} and all(0 <= v <= 100 for v in s["adaptation"].values())
+    assert set(s["selection"]) == {"source_val", "im", "entropy", "snd", "last", "oracle"}
+    assert s["selection"]["oracle"] >= max(s["selection"][r] for r in ("source_val", "im", "entropy", "snd", "last"))
+    assert set(s["egomotion"]["motion"]) == {"motion_tx", "motion_ty", "motion_rotation"}
+    assert set(s["egomotion"]["few_labels"]) == {"linear", "finetune", "scratch"}
