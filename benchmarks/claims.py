@@ -359,6 +359,40 @@ def pose_multitask(quick: bool) -> Verdict:
                    "[examples](benchmarks/results/pose_examples.png)")
 
 
+def adaptation_helps(quick: bool) -> Verdict:
+    from . import domain_adaptation as da
+    d = _suite_json("domain_adaptation")
+    if d is None:
+        return Verdict("NOT MEASURED", "run `python -m benchmarks.run domain_adaptation`", "")
+    ok, evidence = da.claim(d)
+    return Verdict("PASS" if ok else "FAIL", evidence,
+                   f"domain_adaptation suite (commit {SUITE_COMMIT.get('domain_adaptation', '?')}), seeds "
+                   f"{', '.join(map(str, d['seeds']))}",
+                   "[t-SNE](benchmarks/results/da_tsne_mnist2mnist_m_dann.png)")
+
+
+def egomotion_few_labels(quick: bool) -> Verdict:
+    from . import egomotion
+    d = _suite_json("egomotion")
+    if d is None:
+        return Verdict("NOT MEASURED", "run `python -m benchmarks.run egomotion`", "")
+    ok, evidence = egomotion.claim(d)
+    return Verdict("PASS" if ok else "FAIL", evidence,
+                   f"egomotion suite (commit {SUITE_COMMIT.get('egomotion', '?')}), seeds "
+                   f"{', '.join(map(str, d['seeds']))}", "[curves](benchmarks/results/egomotion_curves.png)")
+
+
+def temporal_order_generalises(quick: bool) -> Verdict:
+    from . import egomotion
+    d = _suite_json("egomotion")
+    if d is None:
+        return Verdict("NOT MEASURED", "run `python -m benchmarks.run egomotion`", "")
+    ok, evidence = egomotion.order_goal(d)
+    return Verdict("PASS" if ok else "FAIL", evidence + ". Rule: mean held-out accuracy >= 80%",
+                   f"egomotion suite (commit {SUITE_COMMIT.get('egomotion', '?')}), seeds "
+                   f"{', '.join(map(str, d['seeds']))}")
+
+
 def not_measured(what: str):
     return lambda quick: Verdict("NOT MEASURED", what, "")
 
@@ -388,6 +422,12 @@ CLAIMS = [  # (the lecture's words, anchor, check)
      mgda_beats_uniform),
     ("Landmarks learned with pose and visibility are more accurate", "Valle et al. 2021 via the lecture: NME 2.54 -> 2.24",
      pose_multitask),
+    ("Adversarial features adapt a classifier to an unlabelled domain", "Ganin et al. 2016, Table 2: MNIST -> MNIST-M "
+     "52.25 -> 76.66", adaptation_helps),
+    ("Predicting one's own motion teaches features that need fewer labels", "Agrawal et al. 2015 (MNIST, qualitative)",
+     egomotion_few_labels),
+    ("Temporal order can be verified on unseen clips", "Misra et al. 2016 (the pretext task)",
+     temporal_order_generalises),
 ]
 
 

@@ -128,6 +128,7 @@ def test_selected_row_takes_the_earliest_best_and_never_nan():
     h = torch.tensor([[0, 1.0], [1, 3.0], [2, float("nan")], [3, 3.0]], dtype=torch.float64)
     assert selected_row(h, 1) == 1
     assert selected_row(h[:0], 1) == -1
+    assert selected_row(torch.full((2, 2), float("nan")), 1) == -1
 
 
 # -- methods ---------------------------------------------------------------------------------------------

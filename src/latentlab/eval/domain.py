@@ -47,6 +47,7 @@ def snd_score(p: torch.Tensor, temperature: float = 0.05, chunk: int = 1024) -> 
 
 
 def selected_row(history: torch.Tensor, column: int) -> int:
-    """Index of the check with the highest value in ``column`` (the earliest among ties; NaN never wins)."""
+    """Index of the check with the highest value in ``column`` (the earliest among ties; NaN never wins; -1 when
+    there is no check or every value is NaN)."""
     v = history[:, column].double().nan_to_num(float("-inf"))
-    return int(torch.argmax(v).item()) if len(v) else -1
+    return int(torch.argmax(v).item()) if len(v) and v.max() > float("-inf") else -1

@@ -5,7 +5,7 @@
   optional per-sample weights (CDAN+E).
 - ``multilinear_map`` / ``entropy`` / ``cdan_entropy_weights``: Long et al., "Conditional adversarial domain
   adaptation", NeurIPS 2018 (arXiv:1705.10667), Sec. 3.1-3.3: the discriminator sees f (x) g, and CDAN+E
-  weights each sample by w = 1 + exp(-H(g)), normalised within each domain as the authors' code does.
+  weights each sample by w = 1 + exp(-H(g)) (detached here), normalised within each domain as the authors' code does.
 - ``classifier_discrepancy``: Saito et al., "Maximum classifier discrepancy for unsupervised domain
   adaptation", CVPR 2018 (arXiv:1712.02560), eq. 1: the mean absolute difference of two classifiers' softmax.
 """
@@ -21,7 +21,8 @@ def domain_adversarial_loss(d_source: torch.Tensor, d_target: torch.Tensor,
                             ) -> torch.Tensor:
     """Binary cross-entropy of the discriminator's logits (B_s,), (B_t,): source -> 1, target -> 0.
 
-    Unweighted: the mean over all B_s + B_t samples. Weighted: sum(w * bce) / sum(w) over both domains.
+    Unweighted: the mean over all B_s + B_t samples (CDAN's and TLlib's form; for equal batches half of DANN's
+    eq. 10, which sums the two domains' means). Weighted: sum(w * bce) / sum(w) over both domains.
     """
     logits = torch.cat([d_source, d_target])
     labels = torch.cat([torch.ones_like(d_source), torch.zeros_like(d_target)])

@@ -13,8 +13,12 @@ One step (Sec. 3, eq. 7):
     L_d = sum_i w_i BCE(D(R_lambda(h_i)), domain_i) / sum_i w_i   through the reversal layer (as DANN)
     w = 1 + exp(-H(g)) per sample, normalised per domain      CDAN+E (entropy=true): confident samples count more
     (G, C, D) <- SGD on CE(C(f_s), y_s) + L_d
-g is detached in h and in w, as in the authors' code and TLlib. The discriminator is the authors' digit one
-(fc 500 - fc 500 - fc 1, ReLU, dropout 0.5); lambda_p and mu_p follow DANN's schedules.
+g is detached in h (as in the authors' code and TLlib) and in w (as TLlib; the authors' code lets the entropy's
+gradient flow back through w, reversed); w is normalised within each domain as the authors' code does (TLlib: over
+the batch). L_d is the mean over both batches, as the authors' BCE. With ``randomized=auto`` the paper's rule picks
+the randomised map for both digit networks (LeNet: 500 x 10 = 5000, the DANN network: 7680 > 4096); the authors'
+digit script offers it as an option. The discriminator is the authors' digit one (fc 500 - fc 500 - fc 1, ReLU,
+dropout 0.5); lambda_p and mu_p follow DANN's schedules.
 """
 
 from __future__ import annotations

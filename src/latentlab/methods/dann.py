@@ -7,7 +7,7 @@ Ganin et al., "Domain-adversarial training of neural networks", JMLR 2016, https
 Algorithm 1 (SGD form of eq. 10 with the reversal layer of Sec. 4.2):
     f_s, f_t = G_f(x_s), G_f(x_t)                          features of a source and a target batch
     L_y = CE(G_y(f_s), y_s)                                label predictor, source labels only
-    L_d = BCE(G_d(R_lambda(f_s)), 1) + BCE(G_d(R_lambda(f_t)), 0)   domain classifier through the reversal layer
+    L_d = BCE(G_d(R_lambda(f_s)), 1) + BCE(G_d(R_lambda(f_t)), 0)   each a mean over its batch, through the reversal layer
     (theta_f, theta_y, theta_d) <- SGD on L_y + L_d        G_d descends L_d; G_f, through R, ascends lambda L_d
 with lambda_p = 2 / (1 + exp(-10 p)) - 1 and mu_p = mu_0 / (1 + 10 p)^0.75 (Sec. 5.2.2; ``methods/_domain.py``).
 Networks: the paper's MNIST -> MNIST-M net (``nets.digits.dann_digits``, domain classifier fc 100 - fc 1 on the
@@ -58,7 +58,8 @@ class DANN(DAMethod):
         loss_y, out = self.classification(self.head(f[:b]), ys)                   # L_y           G_y
         lam = self.cfg.trade_off * adaptation_factor(self.progress(step), self.cfg.gamma)
         d = self.discriminator(grad_reverse(f, lam))                             # (2B,)         G_d(R(f))
-        loss_d = domain_adversarial_loss(d[:b], d[b:])                           # L_d
+        loss_d = 2 * domain_adversarial_loss(d[:b], d[b:])                       # L_d: eq. 10 sums the two
+                                                                                 # domains' means (TLlib: half)
         loss = loss_y + loss_d                                                   # eq. 10 through R
         self.optimize("model", loss)
         with torch.no_grad():

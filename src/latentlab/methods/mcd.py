@@ -14,7 +14,9 @@ One step (Sec. 3.2, with d the mean absolute difference of the two softmax outpu
     B:  (F1, F2)    <- min CE(F1, y_s) + CE(F2, y_s) - d(F1(G(x_t)), F2(G(x_t)))     G fixed
     C:  G           <- min d(F1(G(x_t)), F2(G(x_t))), ``num_k`` times (paper's digits: 4)   F1, F2 fixed
 Defaults of the authors' digit code: Adam 2e-4 at a constant rate, classifiers dropout - fc 100 - BN - fc 100
-- BN - fc classes on the generator's features. Predictions are the two classifiers' mean softmax.
+- BN - fc classes on the generator's features; the generator is the task's digit network (``methods/_domain.py``:
+LeNet or the DANN network), not the authors' conv net with BatchNorm. Predictions are the two classifiers' mean
+softmax.
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ features are concatenated and a classifier makes the binary decision (Sec. 3: on
 2-layer MLP, since "is the middle frame between the others" is not linear in position-coding features). The clips are moving
 MNIST videos of the training digits made by ``data.moving_mnist`` (one digit moving +-margin pixels).
 ``order_accuracy`` (a monitor, and ``latentlab eval RUN protocol=order``) measures the order verification on
-``eval_clips`` fixed clips of held-out validation digits, half of them in order: the pretext task on unseen clips.
+``eval_clips`` fixed clips of held-out validation digits, each in order with probability 1/2: the pretext task on
+unseen clips.
 """
 
 from __future__ import annotations
@@ -82,8 +83,8 @@ class TemporalOrder(SSLMethod):
 
     @torch.no_grad()
     def order_accuracy(self) -> dict[str, float]:
-        """Order-verification accuracy (%) on ``eval_clips`` fixed clips of held-out validation digits (half in
-        order, chance 50%): the pretext task on digits and motions never trained on."""
+        """Order-verification accuracy (%) on ``eval_clips`` fixed clips of held-out validation digits (each in
+        order with probability 1/2, chance 50%): the pretext task on digits and motions never trained on."""
         ds = self.val_set if len(self.val_set) else self.test_set
         x = ds.images[torch.arange(self.cfg.eval_clips) % len(ds)]
         frames, label = self.triplets(x, 0.5, torch.Generator().manual_seed(54_321))
