@@ -66,6 +66,8 @@ class DAConfig(TrainConfig):
     weight_decay: float = param(5e-4, ge=0, help="SGD weight decay (CDAN's and MCD's digit code; DANN states none)")
     lr_schedule: str = param("annealed", choices=("annealed", "constant"),
                              help="annealed: DANN's mu_0 / (1 + 10 p)^0.75 with p = step / steps; constant")
+    normalize: bool = param(True, help="inputs mapped to (x - 0.5) / 0.5, TLlib's digit normalisation (the DANN "
+                                       "paper subtracts the mean); false: x in [0, 1]")
     source_samples: int = param(0, ge=0, help="source training images used (0: all; the ADDA/CoGAN protocol "
                                               "uses 2000 MNIST / 1800 USPS)")
     target_samples: int = param(0, ge=0, help="target training images used (0: all)")
@@ -172,8 +174,13 @@ class DAMethod(Method):
                                           stream_seed(c.seed, "target"), rank, world)
         return Streams(s)
 
+    def prepare_images(self, x: torch.Tensor) -> torch.Tensor:
+        """uint8 images -> the networks' input (training, checks, t-SNE and the generic protocols alike)."""
+        x = super().prepare_images(x)
+        return x.sub(0.5).div_(0.5) if self.cfg.normalize else x
+
     def inputs(self, batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """(source images, source labels, target images or None) on the device, float in [0, 1]."""
+        """(source images, source labels, target images or None) on the device, as ``prepare_images``."""
         xs, ys = self.prepare_images(batch["source"]["x"]), batch["source"]["y"].to(self.device)
         xt = self.prepare_images(batch["target"]["x"]) if "target" in batch else None
         return xs, ys, xt
