@@ -23,7 +23,7 @@ def metric(spec, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | 
     if k == "regress":
         return (pred * spec.scale - target.float().reshape(len(pred), -1)).abs().mean().item()
     if k == "image":
-        return (pred * 255 - target.float()).abs().mean().item()
+        return (pred.clamp(0, 1) * 255 - target.float()).abs().mean().item()      # a linear output, clamped
     if k == "keypoints":
         t = target.float().reshape(len(pred), -1, 2)
         p = pred.reshape_as(t) * spec.scale

@@ -9,7 +9,8 @@ width 10, F 50, dropout 0.5 (their masks are shared across a batch; here they ar
 ``fc`` shares the whole trunk (the paper's layout), ``conv2`` shares both convolutions and gives every task its
 own FC, ``conv1`` only the first convolution, ``none`` nothing (separate networks, trained side by side).
 Image targets (denoising, edges) get a small decoder as their head instead: FC -> (2 width, s, s) -> two
-(upsample x2, conv 3x3) stages -> sigmoid, at the input's size.
+(upsample x2, conv 3x3) stages, at the input's size, linear (no sigmoid: under the L1 loss a
+sigmoid output saturated at black and stopped learning; the metric clamps to [0, 1]).
 """
 
 from __future__ import annotations
@@ -36,8 +37,7 @@ class ImageHead(nn.Module):
 
     def forward(self, f: torch.Tensor) -> torch.Tensor:
         x = torch.relu(self.fc(f)).view(len(f), self.c, self.s, self.s)      # (B, 2w, s, s)
-        x = self.dec(x)[..., :self.img_size, :self.img_size]                  # (B, C, H, W)
-        return torch.sigmoid(x)
+        return self.dec(x)[..., :self.img_size, :self.img_size]               # (B, C, H, W), linear
 
 
 class MultiTaskNet(nn.Module):
