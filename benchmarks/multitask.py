@@ -103,8 +103,9 @@ def long_report(long: dict) -> str:
     theirs = {k: sum(ANCHORS[k]) / 2 for k in ours}
     last = [r for r in long["rows"] if f"chosen step {long['steps']})" in r.get("selection", "")]
     multi = [r for r in long["rows"] if "selection" in r]
+    seeds = sorted({r["seed"] for r in long["rows"]})                          # the seeds measured so far
     return (f"**At {long['steps']} steps (~{long['steps'] * 256 / 54000:.0f} epochs), seeds "
-            f"{', '.join(map(str, long['seeds']))}** (the rows that define the paper's ordering):\n\n"
+            f"{', '.join(map(str, seeds))}** (the rows that define the paper's ordering):\n\n"
             + table(["weighting", "left accuracy % (test)", "right accuracy % (test)", "Sener & Koltun"], body)
             + f"\n\nOrdering ours: {_ordering(ours)}; theirs: {_ordering(theirs)} "
               f"({'the same' if _ordering(ours) == _ordering(theirs) else 'different'}). "
