@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from torch import nn
 
 
@@ -24,3 +26,16 @@ def reinitialise(module: nn.Module) -> nn.Module:
         if m is not module and hasattr(m, "reset_parameters"):
             m.reset_parameters()
     return module
+
+
+@contextlib.contextmanager
+def eval_mode(*modules: nn.Module):
+    """The modules in evaluation mode inside the block, each back in its own mode after it."""
+    was = [m.training for m in modules]
+    for m in modules:
+        m.eval()
+    try:
+        yield
+    finally:
+        for m, w in zip(modules, was):
+            m.train(w)

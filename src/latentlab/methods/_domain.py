@@ -29,7 +29,7 @@ from ..data.convert import convert_uint8
 from ..engine.batches import ShuffledBatches, Streams, stream_seed
 from ..engine.method import Method
 from ..eval.domain import VALIDATORS, entropy_score, im_score, selected_row, snd_score
-from ..modules import unwrap
+from ..modules import eval_mode, unwrap
 from ..nets.digits import classifier_head
 from ..nets.ema import frozen_copy
 from ..results import EvalResult
@@ -214,14 +214,10 @@ class DAMethod(Method):
     def probabilities(self, images: torch.Tensor, chosen: bool = False) -> torch.Tensor:
         """uint8 images -> softmax (N, classes) on the CPU, networks in evaluation mode (restored after)."""
         nn_ = self.networks(chosen)
-        was = {k: m.training for k, m in nn_.items()}
-        for m in nn_.values():
-            m.eval()
         dtype = next(nn_["backbone"].parameters()).dtype
-        out = [self.logits(nn_, self.prepare_images(images[i:i + self.cfg.eval_batch_size]).to(dtype)).float()
-               .softmax(1).cpu() for i in range(0, len(images), self.cfg.eval_batch_size)]
-        for k, m in nn_.items():
-            m.train(was[k])
+        with eval_mode(*nn_.values()):
+            out = [self.logits(nn_, self.prepare_images(images[i:i + self.cfg.eval_batch_size]).to(dtype)).float()
+                   .softmax(1).cpu() for i in range(0, len(images), self.cfg.eval_batch_size)]
         return torch.cat(out)
 
     def accuracy(self, ds: ImageDataset, chosen: bool = False) -> float:

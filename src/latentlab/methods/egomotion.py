@@ -20,7 +20,7 @@ from ..config import param
 from ..data import augment as aug
 from ..data.egomotion import AXES, motion_pairs
 from ..engine.method import register_method
-from ..modules import unwrap
+from ..modules import eval_mode, unwrap
 from ..results import EvalResult
 from ._ssl import SSLConfig, SSLMethod
 
@@ -92,17 +92,13 @@ class Egomotion(SSLMethod):
         x = ds.images[:self.cfg.eval_pairs]
         p = self.pairs(x, torch.Generator().manual_seed(12_345))
         nets_ = unwrap(self.backbone), unwrap(self.motion_head)
-        was = [m.training for m in nets_]
-        for m in nets_:
-            m.eval()
         correct = {a: 0 for a in AXES}
-        for i in range(0, len(x), 500):
-            part = {k: v[i:i + 500] for k, v in p.items()}
-            out = self.predict(*nets_, part)
-            for j, a in enumerate(AXES):
-                correct[a] += (out[a].argmax(1).cpu() == part["labels"][:, j]).sum().item()
-        for m, w in zip(nets_, was):
-            m.train(w)
+        with eval_mode(*nets_):
+            for i in range(0, len(x), 500):
+                part = {k: v[i:i + 500] for k, v in p.items()}
+                out = self.predict(*nets_, part)
+                for j, a in enumerate(AXES):
+                    correct[a] += (out[a].argmax(1).cpu() == part["labels"][:, j]).sum().item()
         return {f"motion_{a}": 100.0 * correct[a] / len(x) for a in AXES}
 
     def monitors(self):

@@ -21,7 +21,7 @@ from torch import nn
 
 from ..config import param
 from ..data.moving_mnist import sample_videos
-from ..modules import unwrap
+from ..modules import eval_mode, unwrap
 from ..results import EvalResult
 from ._ssl import SSLConfig, SSLMethod
 from ..engine.method import register_method
@@ -89,13 +89,9 @@ class TemporalOrder(SSLMethod):
         x = ds.images[torch.arange(self.cfg.eval_clips) % len(ds)]
         frames, label = self.triplets(x, 0.5, torch.Generator().manual_seed(54_321))
         nets_ = unwrap(self.backbone), unwrap(self.order_head)
-        was = [m.training for m in nets_]
-        for m in nets_:
-            m.eval()
-        correct = sum((self.order_logits(*nets_, frames[i:i + 500]).argmax(1).cpu() == label[i:i + 500]).sum().item()
-                      for i in range(0, len(x), 500))
-        for m, w in zip(nets_, was):
-            m.train(w)
+        with eval_mode(*nets_):
+            correct = sum((self.order_logits(*nets_, frames[i:i + 500]).argmax(1).cpu() == label[i:i + 500])
+                          .sum().item() for i in range(0, len(x), 500))
         return {"order_heldout": 100.0 * correct / len(x)}
 
     def monitors(self):
