@@ -125,6 +125,20 @@ DATASETS: dict[str, DatasetSpec] = {
             citation="P. Isola et al. Image-to-Image Translation with Conditional Adversarial Networks. CVPR 2017.",
         ),
         DatasetSpec(
+            name="mnist_edges",
+            description="Paired MNIST edges -> digit: the Sobel edge map of each image -> the image",
+            files={}, urls={}, shape=(1, 28, 28), num_classes=10, fetch_as="mnist",
+            load=paired.mnist_edges, fields=dict(paired.PAIRED),
+            citation="P. Isola et al. Image-to-Image Translation with Conditional Adversarial Networks. CVPR 2017.",
+        ),
+        DatasetSpec(
+            name="mnist_m_edges",
+            description="Paired MNIST-M edges -> colour digit: the Sobel edge map of each image -> the image",
+            files={}, urls={}, shape=(1, 32, 32), num_classes=10, fetch_as="mnist_m",
+            load=paired.mnist_m_edges, fields=dict(paired.PAIRED),
+            citation="P. Isola et al. Image-to-Image Translation with Conditional Adversarial Networks. CVPR 2017.",
+        ),
+        DatasetSpec(
             name="multi_mnist",
             description="MultiMNIST (Sener & Koltun 2018): two MNIST digits on a 36x36 canvas, top-left and "
                         "bottom-right, resized to 28x28; labels left and right (generated, seeded)",
