@@ -239,6 +239,7 @@ SMALL_RUNS = {"supervised": dict(dataset="digits", batch_size=32), "gan1d": dict
                  for m in ("source_only", "dann", "cdan", "mcd", "oracle")},
               "flow": dict(dataset="digits", batch_size=16, depth=2, hidden=8),
               "pix2pix": dict(ngf=4, ndf=4, batch_size=16, max_train=128, num_fixed=4),
+              "cyclegan": dict(ngf=4, ndf=4, n_blocks=1, batch_size=4, max_train=64, pool_size=6, num_fixed=4),
               "ddpm": dict(dataset="digits", batch_size=16, base=8, mults=[1, 2], timesteps=20, sample_steps=5,
                            eval_k=4),
               **{m: dict(dataset="digits", batch_size=16, width=8, num_features=32, knn_every=2, knn_samples=64,

@@ -131,7 +131,7 @@ def test_pix2pix_losses_are_the_papers():
         want = 0.5 * discriminator_loss_minimax(m.D(torch.cat([x, t], 1)), m.D(torch.cat([x, fake], 1)))
     assert seen["D"] == pytest.approx(float(want), rel=1e-5)
     gan, l1 = m.generator_step(x, t, fake)
-    assert float(l1) == pytest.approx(float((fake - t).abs().mean()), rel=1e-5)
+    assert float(l1.detach()) == pytest.approx(float((fake - t).abs().mean()), rel=1e-5)
     assert seen["G"] == pytest.approx(float(gan) + 100 * float(l1), rel=1e-5)
 
 
@@ -180,3 +180,108 @@ def test_pix2pix_refuses_an_unpaired_dataset(capsys):
     assert main(["train", "pix2pix", "dataset=mnist", "steps=1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "dataset" in err[0] and "paired" in err[0]
+
+
+# -- CycleGAN ----------------------------------------------------------------------------------------
+
+def test_image_pool_stores_until_full_then_swaps_half_the_time():
+    from latentlab.nets.translation import pool_query
+    pool, count = torch.zeros(4, 1, 2, 2), torch.zeros((), dtype=torch.long)
+    first = torch.arange(4.0)[:, None, None, None].expand(4, 1, 2, 2)
+    assert torch.equal(pool_query(pool, count, first), first)            # not full: stored and returned
+    assert int(count) == 4 and torch.equal(pool, first)
+    torch.manual_seed(0)
+    new = (100 + torch.arange(2000.0))[:, None, None, None].expand(2000, 1, 2, 2)   # each fake its own value
+    got = pool_query(pool, count, new)
+    swapped = got[:, 0, 0, 0] != new[:, 0, 0, 0]                       # a stored image came back instead
+    assert 0.45 < swapped.double().mean() < 0.55                        # probability 1/2
+    assert int(count) == 4
+    seen = set(range(4)) | set(range(100, 2100))
+    back = got[swapped, 0, 0, 0].tolist()
+    assert set(back) <= seen and all(v < 100 + i for v, i in zip(back, swapped.nonzero()[:, 0].tolist()))
+    assert set(pool[:, 0, 0, 0].tolist()) <= set(range(100, 2100))     # every first image swapped out by now
+    # the pool holds what it returned no longer, and the fakes it kept: stored + returned = seen, once each
+    assert sorted(got[:, 0, 0, 0].tolist() + pool[:, 0, 0, 0].tolist()) == sorted(seen)
+    empty = torch.zeros(0, 1, 2, 2)
+    assert torch.equal(pool_query(empty, torch.zeros((), dtype=torch.long), new[:3]), new[:3])   # size 0: off
+
+
+def test_least_squares_and_cycle_losses_by_hand():
+    from latentlab.losses import (cycle_consistency_loss, discriminator_loss_least_squares,
+                                  generator_loss_least_squares, identity_loss, semantic_consistency_loss)
+    real, fake = torch.tensor([1.0, 0.0]), torch.tensor([0.5, -1.0])
+    assert float(discriminator_loss_least_squares(real, fake)) == pytest.approx(0.5 * (0.5 + 0.625))
+    assert float(generator_loss_least_squares(fake)) == pytest.approx((0.25 + 4) / 2)
+    x = torch.randn(3, 1, 4, 4)
+    assert float(cycle_consistency_loss(x, x)) == 0                      # identity generators: no cycle loss
+    assert float(cycle_consistency_loss(x + 0.5, x)) == pytest.approx(0.5)
+    assert float(identity_loss(x - 2, x)) == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="shape"):
+        cycle_consistency_loss(x, x[:, :, :2])
+    t, o = torch.tensor([[2.0, 0.0]]), torch.tensor([[0.0, 5.0]])        # original read as class 1
+    assert float(semantic_consistency_loss(t, o)) == pytest.approx(math.log(1 + math.exp(2)))
+
+
+CG_TINY = dict(max_train=64, batch_size=4, ngf=4, ndf=4, n_blocks=1, pool_size=6, eval_samples=32, log_every=1,
+               image_every=2)
+
+
+@needs("usps")
+def test_cycle_loss_is_zero_for_identity_generators():
+    from latentlab.engine import make_fabric
+    m = get_method("cyclegan")(_cfg("cyclegan", steps=1, **CG_TINY))
+    m.setup(make_fabric(m.cfg))
+    m.G_AB = m.G_BA = torch.nn.Identity()
+    seen = {}
+    m.optimize = lambda name, loss: seen.__setitem__(name, float(loss.detach()))
+    b = next(m.batches(0, 1))
+    xa, xb = (m.prepare_images(b[d]["x"]) * 2 - 1 for d in ("a", "b"))
+    out, _, _ = m.generator_step(xa, xb)
+    assert out["cycle"] == 0 and out["identity"] == 0
+    assert seen["G"] == pytest.approx(out["loss_g_adv"])
+
+
+@needs("usps")
+def test_cyclegan_streams_are_unpaired_and_the_generators_are_frozen_for_d():
+    from latentlab.engine import make_fabric
+    m = get_method("cyclegan")(_cfg("cyclegan", steps=1, **CG_TINY))
+    m.setup(make_fabric(m.cfg))
+    assert m.shape == (1, 28, 28)                                      # USPS 16 px resized to MNIST's 28
+    b = next(m.batches(0, 1))
+    assert set(b) == {"a", "b"} and b["a"]["x"].shape == b["b"]["x"].shape == (4, 1, 28, 28)
+    out = m.training_step(b, 0)
+    assert {"loss_g_adv", "cycle", "identity", "loss_d_a", "loss_d_b"} <= set(out)
+    assert all(p.requires_grad for p in m.D_A.parameters())            # unfrozen again after G's update
+    assert int(m.pool_count[0]) == int(m.pool_count[1]) == 4
+
+
+@needs("usps")
+def test_cyclegan_resume_is_exact_with_its_image_pools(tmp_path):
+    kw = dict(CG_TINY, eval_at_end=False)
+    train(get_method("cyclegan"), _cfg("cyclegan", steps=4, **kw), out=tmp_path / "a", verbose=False)
+    train(get_method("cyclegan"), _cfg("cyclegan", steps=2, **kw), out=tmp_path / "b", verbose=False)
+    mid = load_checkpoint(tmp_path / "b" / "checkpoints" / "last.ckpt")["method"]["extra"]
+    assert int(mid["pool_count"][0]) == 6                               # full after 2 steps of 4: swapping began
+    train(get_method("cyclegan"), _cfg("cyclegan", steps=4, **kw), resume=tmp_path / "b", verbose=False)
+    assert_same_weights(weights(tmp_path / "a"), weights(tmp_path / "b"))
+    ca = load_checkpoint(tmp_path / "a" / "checkpoints" / "last.ckpt")["method"]
+    cb = load_checkpoint(tmp_path / "b" / "checkpoints" / "last.ckpt")["method"]
+    for k in ("pool_a", "pool_b", "pool_count"):
+        assert torch.equal(ca["extra"][k], cb["extra"][k]), k
+
+
+@needs("usps")
+def test_cyclegan_with_cycadas_semantic_loss_end_to_end(tmp_path, monkeypatch):
+    monkeypatch.setenv("LATENTLAB_CACHE", str(tmp_path / "cache"))
+    for d in ("mnist", "usps"):
+        assert main(["featurenet", d, "--steps", "20", "--quiet"]) == 0
+    out = tmp_path / "run"
+    args = [f"{k}={v}" for k, v in CG_TINY.items()] + ["steps=3", "lambda_semantic=1"]
+    assert main(["train", "cyclegan", *args, "--out", str(out)]) == 0
+    import json
+    m = json.loads((out / "eval.json").read_text())["metrics"]
+    for k in ("cycle_l1_a", "cycle_l1_b", "kid_ab", "kid_ba", "label_accuracy_ab", "label_accuracy_ba",
+              "real_accuracy_ab", "real_accuracy_ba"):
+        assert k in m and math.isfinite(m[k]), k
+    assert any("semantic" in json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines())
+    assert (out / "translations.png").is_file()

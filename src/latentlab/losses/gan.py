@@ -79,3 +79,18 @@ def acgan_class_loss(class_logits: torch.Tensor, labels: torch.Tensor) -> torch.
         raise ValueError(f"class_logits (B, K) and labels (B,) expected, got {tuple(class_logits.shape)}, "
                          f"{tuple(labels.shape)}")
     return F.cross_entropy(class_logits, labels)
+
+
+# -- least-squares GAN (CycleGAN's adversarial loss) -------------------------------------------------
+
+def discriminator_loss_least_squares(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+    """Mao et al., "Least Squares Generative Adversarial Networks", ICCV 2017, Eq. 2 with a = 0, b = 1:
+    1/2 E[(D(x) - 1)^2] + 1/2 E[D(G(z))^2]; CycleGAN's D loss (Zhu et al. 2017, Sec. 4: "(D(x) - 1)^2 and
+    D(G(x))^2", averaged as in the authors' code). Scores, no sigmoid; patch maps are averaged."""
+    return 0.5 * ((real_scores - 1).pow(2).mean() + fake_scores.pow(2).mean())
+
+
+def generator_loss_least_squares(fake_scores: torch.Tensor) -> torch.Tensor:
+    """The generator's least-squares term E[(D(G(x)) - 1)^2] (Zhu et al. 2017, Sec. 4, as in their code; Mao et
+    al.'s Eq. 2 with c = 1 carries a factor 1/2)."""
+    return (fake_scores - 1).pow(2).mean()

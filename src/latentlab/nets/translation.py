@@ -13,6 +13,11 @@ https://arxiv.org/abs/1611.07004, Sec. 3.2 and appendix 6.1.1:
   ``n_layers`` stride-2 layers give a receptive field of 16 (1), 34 (2), 70 (3: the paper's 70x70 at 256 px).
   ``patch_layers(size)`` scales it: the receptive field nearest (in log scale) to 70/256 of the image.
 
+CycleGAN (Zhu et al., ICCV 2017, https://arxiv.org/abs/1703.10593, appendix 7.2) uses a ResNet generator after
+Johnson et al. 2016: c7s1-64, d128, d256, ``n_blocks`` residual blocks R256 (6 at 128 px, 9 at 256), u128, u64,
+c7s1-3 (reflection padding, InstanceNorm, ReLU, tanh output), and the same PatchGAN with InstanceNorm;
+``pool_query`` keeps its history of 50 generated images (Shrivastava et al. 2017) that D is updated on.
+
 Initialisation N(0, 0.02) as the authors' code (``dcgan_init``). ``norm="instance"`` gives CycleGAN's choice.
 """
 
@@ -129,6 +134,76 @@ class PatchDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+
+class ResnetBlock(nn.Module):
+    """x + [reflect-pad, conv 3x3, norm, ReLU, reflect-pad, conv 3x3, norm](x)."""
+
+    def __init__(self, ch: int, norm: str):
+        super().__init__()
+        self.body = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3, bias=norm != "batch"), _norm(norm, ch),
+                                  nn.ReLU(), nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3, bias=norm != "batch"),
+                                  _norm(norm, ch))
+
+    def forward(self, x):
+        return x + self.body(x)
+
+
+class ResnetGenerator(nn.Module):
+    """x (B, in_ch, H, W) in [-1, 1] -> (B, out_ch, H, W) in [-1, 1]; H divisible by 4 (28, 32, 64)."""
+
+    def __init__(self, in_channels: int, out_channels: int, ngf: int = 64, n_blocks: int = 6, norm: str = "instance"):
+        super().__init__()
+        b = norm != "batch"
+        layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, ngf, 7, bias=b), _norm(norm, ngf),
+                                   nn.ReLU()]                                         # c7s1-64
+        for m in (1, 2):                                                              # d128, d256
+            layers += [nn.Conv2d(ngf * m, ngf * m * 2, 3, 2, 1, bias=b), _norm(norm, ngf * m * 2), nn.ReLU()]
+        layers += [ResnetBlock(ngf * 4, norm) for _ in range(n_blocks)]               # R256 x n_blocks
+        for m in (4, 2):                                                              # u128, u64
+            layers += [nn.ConvTranspose2d(ngf * m, ngf * m // 2, 3, 2, 1, output_padding=1, bias=b),
+                       _norm(norm, ngf * m // 2), nn.ReLU()]
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, 7), nn.Tanh()]  # c7s1-3
+        self.net = nn.Sequential(*layers)
+        dcgan_init(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] % 4 or x.shape[-2] % 4:
+            raise ValueError(f"ResNet generator needs sides divisible by 4, got {tuple(x.shape[-2:])}")
+        return self.net(x)
+
+
+@torch.no_grad()
+def pool_query(pool: torch.Tensor, count: torch.Tensor, fakes: torch.Tensor) -> torch.Tensor:
+    """CycleGAN's history of generated images (Shrivastava et al. 2017; Zhu et al. Sec. 4): D is updated on what
+    this returns. ``pool`` (size, C, H, W) and ``count`` (a 0-d long tensor: images stored) are updated in place.
+    Until the pool is full each fake is stored and returned; then each is, with probability 1/2, swapped for a
+    random stored one (the stored one returned, the new one kept in its place), else returned as is. Draws come
+    from torch's global generator (checkpointed by the engine); the method keeps ``pool`` and ``count`` in its
+    checkpointed state, so resume is exact."""
+    size = len(pool)
+    if size == 0:
+        return fakes.detach()
+    out = []
+    for f in fakes.detach():
+        n = int(count)
+        if n < size:
+            pool[n] = f.to(pool.dtype)
+            count += 1
+            out.append(f)
+        elif float(torch.rand(())) < 0.5:
+            i = int(torch.randint(size, ()))
+            out.append(pool[i].clone().to(f.dtype))
+            pool[i] = f.to(pool.dtype)
+        else:
+            out.append(f)
+    return torch.stack(out)
+
+
+@register("resnet_generator", kind="generator",
+          example=lambda: (dict(in_channels=3, out_channels=1, ngf=4, n_blocks=2), (torch.randn(2, 3, 28, 28),)))
+def resnet_generator(**kw) -> ResnetGenerator:
+    return ResnetGenerator(**kw)
 
 
 @register("unet_generator", kind="generator",
