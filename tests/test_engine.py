@@ -239,6 +239,8 @@ SMALL_RUNS = {"supervised": dict(dataset="digits", batch_size=32), "gan1d": dict
                  for m in ("source_only", "dann", "cdan", "mcd", "oracle")},
               "flow": dict(dataset="digits", batch_size=16, depth=2, hidden=8),
               "pix2pix": dict(ngf=4, ndf=4, batch_size=16, max_train=128, num_fixed=4),
+              "stylegan": dict(ngf=4, ndf=4, z_dim=8, w_dim=8, n_mlp=2, batch_size=8, max_train=128, num_fixed=16,
+                               r1_every=2),
               "cyclegan": dict(ngf=4, ndf=4, n_blocks=1, batch_size=4, max_train=64, pool_size=6, num_fixed=4),
               "ddpm": dict(dataset="digits", batch_size=16, base=8, mults=[1, 2], timesteps=20, sample_steps=5,
                            eval_k=4),
