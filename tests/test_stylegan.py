@@ -157,3 +157,24 @@ def test_stylegan_end_to_end_with_the_papers_figures(tmp_path, featurenet_cache,
     import json
     m = json.loads((out / "eval.json").read_text())["metrics"]
     assert "kid" in m and "precision" in m
+
+
+@needs("mnist")
+def test_mixing_and_path_length_protocols(tmp_path, featurenet_cache, monkeypatch):
+    from latentlab.eval import run_protocol
+    from latentlab.engine import make_fabric
+    monkeypatch.setenv("LATENTLAB_CACHE", str(featurenet_cache))
+    m = get_method("stylegan")(_cfg(steps=1, eval_samples=64, **TINY))
+    m.setup(make_fabric(m.cfg))
+    x = m.mixed_sample(6, 1, seed=0)
+    assert torch.equal(x, m.mixed_sample(6, 1, seed=0)) and x.shape == (6, 1, 28, 28)
+    r = run_protocol(m, "mixing")
+    assert set(r.metrics) == {f"kid_mix{k}" for k in (1, 2, 3, 4)} and "Table 2" in r.protocol["mixing"]
+    p = m.path_length(n=64)
+    assert p.metrics["ppl_w"] >= 0 and "proxy" in p.protocol["distance"]
+    with torch.no_grad():                                              # a generator constant in w: no path length
+        for l in m._g().layers:
+            l.affine.weight.zero_()
+        for t in m._g().to_rgb:
+            t.affine.weight.zero_()
+    assert m.path_length(n=64).metrics["ppl_w"] == pytest.approx(0, abs=1e-6)

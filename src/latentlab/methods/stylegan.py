@@ -28,6 +28,9 @@ from ..config import param, require
 from ..engine.method import register_method
 from ..losses import discriminator_loss_minimax, generator_loss_nonsaturating, r1_penalty
 from ..modules import eval_mode, unwrap
+from ..eval import gan_metrics as gm
+from ..eval import generative as gen
+from ..results import EvalResult
 from ..viz.grid import labelled_rows, make_grid, save_image
 from ._image_gan import ImageGAN, ImageGANConfig
 
@@ -66,6 +69,7 @@ class StyleGAN(ImageGAN):
     summary = "StyleGAN: mapping network, per-layer styles (AdaIN or modulated conv) and noise, mixing, lazy R1"
     paper = "Karras et al. 2019, A Style-Based Generator Architecture for GANs (+ StyleGAN2's demodulation)"
     Config = StyleGANConfig
+    protocols = (*ImageGAN.protocols, "mixing", "ppl")
 
     def __init__(self, cfg: StyleGANConfig):
         super().__init__(cfg)
@@ -207,6 +211,52 @@ class StyleGAN(ImageGAN):
                 "coarse only": set(groups["coarse"])}
         rows = [self.render(ws, [nz if i in k else nz * 0 for i, nz in enumerate(full)]) for k in keep.values()]
         return labelled_rows(torch.cat(rows), 6, list(keep))
+
+    # -- the paper's measurements beyond the image report -----------------------------------------------
+    def evaluate(self, protocol=None) -> EvalResult:
+        """``mixing``: FID (KID below 2,048 samples) against the validation part when 1, 2, 3 or 4 latents are
+        mixed per image at test time (the paper's Table 2); ``ppl``: the perceptual-path-length proxy; anything
+        else: the image report (``ImageGAN.evaluate``)."""
+        if protocol == "mixing":
+            return self.mixing_report()
+        if protocol == "ppl":
+            return self.path_length()
+        return super().evaluate(protocol)
+
+    def mixing_report(self, n: int | None = None, seed: int = 1) -> EvalResult:
+        sc = gen.Scorer.of(self)
+        n = n or self.cfg.eval_samples
+        part = "fid" if n >= gm.FID_MIN_SAMPLES else "kid"
+        ref = sc.reference_features("val", n)
+        m = {}
+        for k in (1, 2, 3, 4):
+            f = sc.read((self.mixed_sample(n, k, seed) * 255).round() / 255)[0]      # 8 bits, as the reals
+            m[f"{part}_mix{k}"] = gm.fid(ref, f) if part == "fid" else gm.kid(ref, f, seed=seed)[0]
+        return EvalResult(m, {**sc.protocol("val"), "n": n, "mixing": "k latents per image, switching at k - 1 "
+                              "layers drawn uniformly per image (Karras et al. 2019, Table 2)", "metric": part})
+
+    def path_length(self, n: int = 2000, eps: float = 1e-4, seed: int = 1) -> EvalResult:
+        """Perceptual path length in W (Karras et al. 2019, Sec. 4.1: E[d(g(lerp(w1, w2, t)), g(lerp(w1, w2, t +
+        eps))) / eps^2], t ~ U(0, 1), the 1% / 99% tails dropped), with d the squared distance between the project
+        feature network's unit-normalised features instead of LPIPS (no VGG weights here: a proxy, comparable
+        only within this project). The noise inputs are the same at both ends of each pair."""
+        G, sc = self._g(), gen.Scorer.of(self)
+        g = torch.Generator().manual_seed(seed)
+        w1, w2 = self.latents(self.prior(n, g)), self.latents(self.prior(n, g))
+        t = torch.rand(n, 1, generator=g)
+        a, b = torch.lerp(w1, w2, t), torch.lerp(w1, w2, t + eps)
+        noise = [torch.randn(n, 1, h, h, generator=g) for h, _ in G.noise_shapes()]
+        L = G.num_ws
+        fa = sc.read(self.render(a[:, None].expand(-1, L, -1), noise))[0]
+        fb = sc.read(self.render(b[:, None].expand(-1, L, -1), noise))[0]
+        fa, fb = torch.nn.functional.normalize(fa, dim=1), torch.nn.functional.normalize(fb, dim=1)
+        d = (fa - fb).pow(2).sum(1) / eps ** 2
+        lo, hi = torch.quantile(d, 0.01), torch.quantile(d, 0.99)
+        keep = d[(d >= lo) & (d <= hi)]
+        return EvalResult({"ppl_w": float(keep.mean())},
+                          {**sc.fn.protocol(), "n": n, "eps": eps, "space": "W, lerp, full paths (t ~ U(0, 1))",
+                           "distance": "squared L2 of unit-normalised feature-network features (LPIPS proxy: no "
+                                       "VGG weights here); 1% / 99% tails dropped; images not quantised"})
 
     def on_train_end(self, run_dir):
         out = super().on_train_end(run_dir)
