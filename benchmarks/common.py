@@ -137,6 +137,22 @@ def load_json(name: str):
     return json.loads(f.read_text()) if f.is_file() else None
 
 
+def finished_run(method: str, out: Path, **overrides):
+    """The TrainResult of a finished run in ``out`` whose resolved config is ``overrides``'s, else None (nothing
+    is trained)."""
+    from latentlab.config import resolve_config, to_yaml
+    from latentlab.engine import TrainResult
+    from latentlab.methods import get_method
+    from latentlab.results import EvalResult
+    cfg = resolve_config(get_method(method).Config, method, None, {k: str(v) for k, v in overrides.items()})
+    done = out / "result.json"
+    if not (done.exists() and (out / "config.yaml").read_text() == to_yaml(cfg, method)):
+        return None
+    r = json.loads(done.read_text())
+    ev = EvalResult(r["metrics"], r["protocol"], r["artifacts"]) if r["metrics"] is not None else None
+    return TrainResult(out, r["steps"], r["seconds"], ev, r["artifacts"])
+
+
 def train_run(method: str, out: Path, reuse: bool = True, extend: bool = False, **overrides):
     """Train in-process through the engine; returns the TrainResult.
 
@@ -152,10 +168,8 @@ def train_run(method: str, out: Path, reuse: bool = True, extend: bool = False, 
     from latentlab.methods import get_method
     cfg = resolve_config(get_method(method).Config, method, None, {k: str(v) for k, v in overrides.items()})
     done = out / "result.json"
-    if reuse and done.exists() and (out / "config.yaml").read_text() == to_yaml(cfg, method):
-        r = json.loads(done.read_text())
-        ev = EvalResult(r["metrics"], r["protocol"], r["artifacts"]) if r["metrics"] is not None else None
-        return TrainResult(out, r["steps"], r["seconds"], ev, r["artifacts"])
+    if reuse and (found := finished_run(method, out, **overrides)) is not None:
+        return found
     before = None
     if extend and reuse and done.exists():
         from dataclasses import replace

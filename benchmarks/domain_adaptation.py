@@ -12,7 +12,8 @@ the checks: what selecting on target labels would report).
 
 Two processes can share the work: ``LATENTLAB_DA_SHARE=1`` makes each claim a run (a ``.claim`` file beside
 its folder) before training it and skip runs another process claimed, recording nothing; a last plain run of
-the suite then reuses every finished run and writes the table.
+the suite then reuses every finished run and writes the table. ``LATENTLAB_DA_COLLECT=1`` trains nothing: it
+writes the table of the seeds whose runs have all finished (a partial table while workers still run).
 """
 
 from __future__ import annotations
@@ -60,22 +61,28 @@ def _claimed_elsewhere(out) -> bool:
 
 def _run(method: str, src: str, tgt: str, seed: int, steps: int, tsne: bool):
     name = f"{tgt}_oracle_s{seed}" if method == "oracle" else f"{src}2{tgt}_{method}_s{seed}"
-    if _claimed_elsewhere(common.OUT / "domain_adaptation" / name):
+    out = common.OUT / "domain_adaptation" / name
+    kw = dict(source=src, target=tgt, data_dir=data_dir(), seed=seed, steps=steps, val_every=max(1, steps // 12),
+              log_every=max(1, steps // 6), ckpt_every=0, tsne_samples=500 if tsne else 0,
+              **({"val_samples": 64} if steps < 10 else {}))
+    if os.environ.get("LATENTLAB_DA_COLLECT"):
+        return common.finished_run(method, out, **kw)
+    if _claimed_elsewhere(out):
         return None
-    return train_run(method, common.OUT / "domain_adaptation" / name, source=src, target=tgt, data_dir=data_dir(),
-                     seed=seed, steps=steps, val_every=max(1, steps // 12), log_every=max(1, steps // 6),
-                     ckpt_every=0, tsne_samples=500 if tsne else 0, **({"val_samples": 64} if steps < 10 else {}))
+    return train_run(method, out, **kw)
 
 
 def run(quick: bool = False) -> str:
     steps, seeds = (QUICK_STEPS, SEEDS[:1]) if quick else (STEPS, SEEDS)
-    rows = []
+    rows, complete = [], []
     for seed in seeds:
+        missing = False
         for src, tgt in TASKS:
             for method in METHODS:
                 tsne = seed == seeds[0] and method in ("source_only", "dann") and not quick
                 r = _run(method, src, tgt, seed, steps, tsne)
                 if r is None:
+                    missing = True
                     continue
                 m = r.eval.metrics
                 rows.append({"seed": seed, "task": f"{src}->{tgt}", "method": method, "seconds": r.seconds,
@@ -85,9 +92,13 @@ def run(quick: bool = False) -> str:
                     shutil.copy(r.artifacts["tsne"], common.RESULTS / f"da_tsne_{src}2{tgt}_{method}.png")
         if os.environ.get("LATENTLAB_DA_SHARE"):
             continue
+        if missing:                                   # collect mode: the table stops at the first unfinished seed
+            rows = [r for r in rows if r["seed"] != seed]
+            break
+        complete.append(seed)
         common.save_partial("domain_adaptation", {"rows": rows, "steps": steps,
                                                   "seeds": list(seeds[:seeds.index(seed) + 1])}, report)
-    results = {"rows": rows, "steps": steps, "seeds": list(seeds)}
+    results = {"rows": rows, "steps": steps, "seeds": complete}
     if os.environ.get("LATENTLAB_DA_SHARE"):
         raise common.SkipSuite("shared mode records nothing; run the suite once more to write its table")
     save_json("domain_adaptation", results)
