@@ -178,3 +178,22 @@ def test_mixing_and_path_length_protocols(tmp_path, featurenet_cache, monkeypatc
         for t in m._g().to_rgb:
             t.affine.weight.zero_()
     assert m.path_length(n=64).metrics["ppl_w"] == pytest.approx(0, abs=1e-6)
+
+
+def test_discriminator_gradients_stay_finite_when_the_batch_agrees_somewhere():
+    """MNIST's corners are background in every image: the minibatch standard deviation there is 0, and its
+    gradient (also R1's second-order one) must stay finite (StyleGAN's sqrt(var + 1e-8))."""
+    torch.manual_seed(0)
+    D = nets.create("stylegan_discriminator", img_size=28, channels=1, ndf=4)
+    x = torch.full((8, 1, 28, 28), -1.0)
+    x[:, :, 10:18, 10:18] = torch.rand(8, 1, 8, 8)                     # only the centre differs
+    x.requires_grad_(True)
+    logits = D(x)
+    r1 = r1_penalty(logits, x)
+    (logits.mean() + r1).backward()
+    assert all(torch.isfinite(p.grad).all() for p in D.parameters())
+    same = torch.full((4, 1, 28, 28), 0.3, requires_grad=True)         # every image equal: std 0 everywhere
+    D.zero_grad()
+    out = D(same)
+    (out.mean() + r1_penalty(out, same)).backward()
+    assert all(torch.isfinite(p.grad).all() for p in D.parameters())

@@ -284,4 +284,8 @@ def test_cyclegan_with_cycadas_semantic_loss_end_to_end(tmp_path, monkeypatch):
               "real_accuracy_ab", "real_accuracy_ba"):
         assert k in m and math.isfinite(m[k]), k
     assert any("semantic" in json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines())
+    state = load_checkpoint(out / "checkpoints" / "last.ckpt")["method"]
+    assert set(state["modules"]) == {"G_AB", "G_BA", "D_A", "D_B"}       # f_S is read, not part of the model
+    import latentlab as ll
+    assert "label_accuracy_ab" in ll.load_run(out).evaluate("test").metrics
     assert (out / "translations.png").is_file()

@@ -113,7 +113,7 @@ class CycleGAN(Method):
         self.pool_a = torch.zeros(cfg.pool_size, *self.shape)                 # F(b) history, for D_A
         self.pool_b = torch.zeros(cfg.pool_size, *self.shape)                 # G(a) history, for D_B
         self.pool_count = torch.zeros(2, dtype=torch.long)                    # images stored in each
-        self._classifier = None                                                # f_S: read, never trained
+        self.frozen = {}                        # f_S, loaded on first use: read, never trained, never checkpointed
 
     def make_generator(self):
         c = self.cfg
@@ -145,10 +145,10 @@ class CycleGAN(Method):
 
     # -- the frozen classifier of A (CyCADA) -------------------------------------------------------------
     def classifier(self):
-        if self._classifier is None:
+        if "f_S" not in self.frozen:
             from ..eval.featurenet import load_featurenet
-            self._classifier = load_featurenet(self.cfg.domain_a).to(self.device)
-        return self._classifier
+            self.frozen["f_S"] = load_featurenet(self.cfg.domain_a).to(self.device)
+        return self.frozen["f_S"]
 
     def classify(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of f_S on images x in [-1, 1] (common shape), read at A's own size; differentiable in x."""

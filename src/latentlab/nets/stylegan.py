@@ -232,7 +232,8 @@ class StyleDiscriminator(nn.Module):
         g = min(self.mbstd_group, b)
         while b % g:
             g -= 1
-        s = x.reshape(g, -1, c, h, w).std(0, unbiased=False).mean((1, 2, 3))   # (B / g,): one per group member
+        s = (x.reshape(g, -1, c, h, w).var(0, unbiased=False) + 1e-8).sqrt().mean((1, 2, 3))   # (B / g,); eps: an
+        # all-background corner of MNIST is the same in every image (std 0, whose gradient is NaN)
         return torch.cat([x, s.repeat(g)[:, None, None, None].expand(-1, 1, h, w)], 1)
 
     def forward(self, x, y=None):
