@@ -172,3 +172,25 @@ def test_domain_notebook_runs_at_tiny_settings(tmp_path, monkeypatch):
     assert s["selection"]["oracle"] >= max(s["selection"][r] for r in ("source_val", "im", "entropy", "snd", "last"))
     assert set(s["egomotion"]["motion"]) == {"motion_tx", "motion_ty", "motion_rotation"}
     assert set(s["egomotion"]["few_labels"]) == {"linear", "finetune", "scratch"}
+
+
+TRANSLATION = REPO / "notebooks" / "translation.ipynb"
+TRANSLATION_SECTIONS = ("1. Pix2Pix", "2. CycleGAN", "3. StyleGAN")
+
+
+def test_translation_notebook_is_clean():
+    test_stored_notebook_is_clean(TRANSLATION)
+
+
+@needs("mnist")
+@needs("usps")
+@needs("mnist_m")
+def test_translation_notebook_runs_at_tiny_settings(tmp_path, monkeypatch):
+    nb = execute(TRANSLATION, tmp_path, monkeypatch)
+    assert not [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert figures_per_section(nb, TRANSLATION_SECTIONS) == {s: 1 for s in TRANSLATION_SECTIONS}
+    s = summary_of(nb)
+    assert s["pix2pix"]["steps"] == 10 and 0 < s["pix2pix"]["copy_l1"] < 1 and s["pix2pix"]["psnr"] > 0
+    assert s["cyclegan"]["steps"] == 6 and 0 <= s["cyclegan"]["cycle_l1"] <= 1 and s["cyclegan"]["pool"] == 50
+    assert s["stylegan"]["num_ws"] == 5 and set(s["stylegan"]["bands"]) == {"coarse", "middle", "fine"}
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["cyclegan", "pix2pix", "stylegan"]
