@@ -192,5 +192,5 @@ def test_translation_notebook_runs_at_tiny_settings(tmp_path, monkeypatch):
     s = summary_of(nb)
     assert s["pix2pix"]["steps"] == 10 and 0 < s["pix2pix"]["copy_l1"] < 1 and s["pix2pix"]["psnr"] > 0
     assert s["cyclegan"]["steps"] == 6 and 0 <= s["cyclegan"]["cycle_l1"] <= 1 and s["cyclegan"]["pool"] == 50
-    assert s["stylegan"]["num_ws"] == 5 and set(s["stylegan"]["bands"]) == {"coarse", "middle", "fine"}
+    assert s["stylegan"]["num_ws"] == 6 and set(s["stylegan"]["bands"]) == {"coarse", "middle", "fine"}
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["cyclegan", "pix2pix", "stylegan"]

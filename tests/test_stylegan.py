@@ -72,7 +72,8 @@ def test_noise_inputs_start_at_zero_strength_and_change_only_the_noise_path():
         G.layers[-1].noise_strength.fill_(1.0)
     c = G.synthesis(ws, [torch.randn(2, 1, h, w) for h, w in G.noise_shapes()])
     assert not torch.allclose(a, c)
-    assert G.num_ws == 7 and [h for h, _ in G.noise_shapes()] == [4, 8, 8, 16, 16, 32, 32]
+    assert G.num_ws == 8 and [h for h, _ in G.noise_shapes()] == [4, 8, 8, 16, 16, 32, 32]
+    assert G.style_resolutions() == [4, 8, 8, 16, 16, 32, 32, 32]    # tRGB at r reads the next conv's style
 
 
 def test_style_mixing_switches_w_at_the_chosen_layer():
@@ -89,8 +90,10 @@ def test_style_mixing_switches_w_at_the_chosen_layer():
     torch.manual_seed(5)
     got = G(z1, z_mix=z2, crossover=3)
     torch.manual_seed(5)
-    hand = G.synthesis(torch.cat([G.map(z1)[:, None].expand(-1, 3, -1), G.map(z2)[:, None].expand(-1, 2, -1)], 1))
-    assert torch.equal(got, hand)
+    hand = G.synthesis(torch.cat([G.map(z1)[:, None].expand(-1, 3, -1), G.map(z2)[:, None].expand(-1, 3, -1)], 1))
+    assert G.num_ws == 6 and torch.equal(got, hand)
+    torch.manual_seed(5)
+    assert not torch.equal(got, G(z1))                                 # the second latent did change the image
 
 
 def test_mapping_depth_zero_and_truncation():
@@ -118,11 +121,12 @@ def test_lazy_r1_is_the_autograd_penalty_every_r1_every_steps():
     m.setup(make_fabric(m.cfg))
     d = m.optimizers["D"].param_groups[0]
     assert d["lr"] == pytest.approx(2e-3 * 4 / 5) and d["betas"][1] == pytest.approx(0.99 ** 0.8)
-    seen = {}
-    m.optimize = lambda name, loss: seen.__setitem__(name, float(loss.detach()))
+    seen = []
+    m.optimize = lambda name, loss: seen.append((name, float(loss.detach())))
     x, _ = m.real(next(m.batches(0, 1)))
     _, fake, r1 = m.discriminator_step(x, step=1)
-    assert r1 is None                                                  # not a lazy step
+    assert r1 is None and [n for n, _ in seen] == ["D"]               # not a lazy step: the loss step only
+    seen.clear()
     _, fake, r1 = m.discriminator_step(x, step=4)
     xr = x.detach().requires_grad_(True)
     g, = torch.autograd.grad(m.D(xr).sum(), xr)
@@ -130,7 +134,9 @@ def test_lazy_r1_is_the_autograd_penalty_every_r1_every_steps():
     assert float(r1) == pytest.approx(float(r1_penalty(m.D(xr), xr)), rel=1e-4)
     with torch.no_grad():
         plain = float(F.softplus(-m.D(x)).mean() + F.softplus(m.D(fake)).mean())
-    assert seen["D"] == pytest.approx(plain + 10 / 2 * float(r1) * 4, rel=1e-4)
+    assert [n for n, _ in seen] == ["D", "D"]                          # the loss step, then R1's own step
+    assert seen[0][1] == pytest.approx(plain, rel=1e-4)
+    assert seen[1][1] == pytest.approx(10 / 2 * float(r1) * 4, rel=1e-4)
 
 
 @needs("mnist")

@@ -39,6 +39,8 @@ from ..nets.translation import patch_layers, pool_query
 from ..results import EvalResult
 from ..viz.grid import labelled_rows, save_image
 
+VAL_SPLIT_SEED = 0          # every run holds out the same part: the feature networks' own validation split
+
 
 @dataclass
 class CycleGANConfig(TrainConfig):
@@ -59,7 +61,8 @@ class CycleGANConfig(TrainConfig):
     n_blocks: int = param(6, ge=0, help="residual blocks of the ResNet generator (6 at 128 px, 9 at 256)")
     ngf: int = param(32, ge=1, help="generator width (the reference's 64)")
     ndf: int = param(32, ge=1, help="PatchGAN width (the reference's 64)")
-    d_layers: int = param(0, ge=0, le=5, help="PatchGAN stride-2 layers (0: scaled to the image; 3: 70x70)")
+    d_layers: int = param(0, ge=0, le=5, help="PatchGAN stride-2 layers (0: scaled to the image; 3: 70x70; the image "
+                                              "side over 2^d_layers must stay >= 3)")
     norm: str = param("instance", choices=("instance", "batch"), help="normalisation (the reference: instance)")
     pool_size: int = param(50, ge=0, help="generated images each D's history keeps (0: D sees only new fakes)")
     lr_decay: str = param("half", choices=("none", "half", "linear"),
@@ -79,6 +82,8 @@ class CycleGANConfig(TrainConfig):
         require(self.img_size % 4 == 0 or self.generator == "unet", "img_size", self.img_size,
                 "the ResNet generator needs a side divisible by 4")
         require(all(0 <= b < 1 for b in self.betas), "betas", self.betas, "each beta must be in [0, 1)")
+        require(self.d_layers == 0 or self.img_size >> self.d_layers >= 3, "d_layers", self.d_layers,
+                f"too deep for {self.img_size}-px images (side / 2^d_layers must stay >= 3)")
 
 
 @register_method
@@ -101,7 +106,7 @@ class CycleGAN(Method):
         self.shape = (c, cfg.img_size, cfg.img_size)
         self.data = {}                                                         # domain -> split -> (images, labels)
         for d in raw:
-            tr, va = raw[d]["train"].train_val(cfg.val_fraction, cfg.seed)
+            tr, va = raw[d]["train"].train_val(cfg.val_fraction, VAL_SPLIT_SEED)    # the feature networks' split
             if cfg.max_train:
                 tr = tr.subset(range(min(cfg.max_train, len(tr))))
             self.data[d] = {s: (convert_uint8(ds.images, self.shape), ds.labels)
@@ -161,8 +166,6 @@ class CycleGAN(Method):
         c = self.cfg
         fake_b, fake_a = self.G_AB(xa), self.G_BA(xb)    # G(a), F(b)
         rec_a, rec_b = self.G_BA(fake_b), self.G_AB(fake_a)   # F(G(a)), G(F(b))
-        for p in itertools.chain(self.D_A.parameters(), self.D_B.parameters()):
-            p.requires_grad_(False)                      # the D's are fixed in G's update
         adv = generator_loss_least_squares(self.D_B(fake_b)) + generator_loss_least_squares(self.D_A(fake_a))
         cyc = cycle_consistency_loss(rec_a, xa) + cycle_consistency_loss(rec_b, xb)          # Eq. 2
         loss, out = adv + c.lambda_cycle * cyc, {"loss_g_adv": adv.item(), "cycle": cyc.item()}
@@ -171,13 +174,12 @@ class CycleGAN(Method):
             loss = loss + c.lambda_identity * c.lambda_cycle * idt
             out["identity"] = idt.item()
         if c.lambda_semantic > 0:                        # CyCADA: f_S keeps its reading through the translation
-            sem = semantic_consistency_loss(self.classify(fake_b), self.classify(xa)) + \
-                semantic_consistency_loss(self.classify(fake_a), self.classify(xb))
+            with torch.no_grad():                        # the pseudo-labels p(f_S, x): no gradient
+                pa, pb = self.classify(xa), self.classify(xb)
+            sem = semantic_consistency_loss(self.classify(fake_b), pa) + semantic_consistency_loss(self.classify(fake_a), pb)
             loss = loss + c.lambda_semantic * sem
             out["semantic"] = sem.item()
-        self.optimize("G", loss)
-        for p in itertools.chain(self.D_A.parameters(), self.D_B.parameters()):
-            p.requires_grad_(True)
+        self.optimize("G", loss)                         # D's gradients from this pass are cleared by D's step
         return out, fake_a.detach(), fake_b.detach()
 
     def discriminator_step(self, xa, xb, fake_a, fake_b):
@@ -255,12 +257,14 @@ class CycleGAN(Method):
                                     tr.quantise(to_shape(real_x.float() / 255, native)), labels=y,
                                     real_labels=real_y, seed=c.seed)
             m.update({f"{k}_{direction}": v for k, v in got.items()})
-        proto = {"split": split, "n": c.eval_samples, "common_shape": list(self.shape),
+        proto = {"split": split, "n_a": len(xs["a"][0]), "n_b": len(xs["b"][0]), "common_shape": list(self.shape),
                  "label_accuracy_ab": f"{c.domain_b}'s feature network reads G_AB(a) as a's class",
                  "label_accuracy_ba": f"{c.domain_a}'s feature network reads G_BA(b) as b's class",
                  "real_accuracy": "the same network on the output domain's real images (its ceiling)",
                  "fid_kid": "translations vs the output domain's real images, both brought to the common shape "
                             "and back to the domain's own (the round trip the training data took)",
                  "cycle_l1": "mean |F(G(x)) - x| in [0, 1] intensity, translations quantised to 8 bits between",
-                 "semantic_classifier": f"feature network of {c.domain_a}" if c.lambda_semantic > 0 else "off"}
+                 "semantic_classifier": (f"feature network of {c.domain_a} (sha256 {self.classifier().sha256[:16]}); it "
+                                         f"also scores B -> A, so with the semantic loss on the _ba readings are "
+                                         f"biased: compare the A -> B ones") if c.lambda_semantic > 0 else "off"}
         return EvalResult(m, proto)

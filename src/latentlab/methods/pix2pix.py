@@ -10,7 +10,8 @@ takes the non-saturating log D(x, G(x)) step; Adam 2e-4, betas (0.5, 0.999); the
 the first half of training, then linear to 0 (the authors' code: 100 + 100 epochs). Defaults are the
 reference implementation's, sized for 28-32 px, except the widths (32, not 64: see ``ngf``): U-Net depth 5 at 32 px (28 is padded to 32), PatchGAN with
 one stride-2 layer (16-px receptive field, the nearest to 70/256 of a 32-px image; ``d_layers=3`` is the
-paper's 70x70). The authors train with batch 1 (facades); 64 here: a CPU needs the batch, and BatchNorm then
+paper's 70x70). Dropout in the first three decoder layers, as the paper's appendix (the authors' code puts it in
+the 8 x ngf-wide blocks after the innermost one only, so at depth 5 it has none). The authors train with batch 1 (facades); 64 here: a CPU needs the batch, and BatchNorm then
 uses real batch statistics. Evaluation in eval mode (running statistics, no dropout); the authors' test script
 keeps train mode by default.
 """
@@ -94,6 +95,9 @@ class Pix2Pix(Method):
             self.train_set = self.train_set.subset(range(min(cfg.max_train, len(self.train_set))))
         x, t = full.fields["image"], full.fields["target_image"]
         self.C_in, self.C_out, self.H = x.shape[1], t.shape[1], x.shape[-1]
+        if cfg.d_layers and self.H >> cfg.d_layers < 3:
+            raise ConfigError(f"config key 'd_layers' = {cfg.d_layers} is invalid: too deep for {self.H}-px images "
+                              f"(side / 2^d_layers must stay >= 3)")
         self.G = nets.create("unet_generator", in_channels=self.C_in, out_channels=self.C_out, img_size=self.H,
                              ngf=cfg.ngf, norm=cfg.norm, dropout=cfg.dropout)
         self.D = nets.create("patch_discriminator", in_channels=self.C_in + self.C_out, ndf=cfg.ndf,

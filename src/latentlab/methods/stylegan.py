@@ -97,16 +97,13 @@ class StyleGAN(ImageGAN):
     def discriminator_step(self, x, step):               # x: (B, C, H, W) in [-1, 1]
         c = self.cfg
         fake = self.generate_training(len(x))             # graph kept for the G step
-        lazy = c.r1_gamma > 0 and step % c.r1_every == 0
-        if lazy:
-            x = x.detach().requires_grad_(True)
-        real_logits = (self.differentiable(self.D) if lazy else self.D)(x)   # R1 differentiates D(real)
-        loss = discriminator_loss_minimax(real_logits, self.D(fake.detach()))
-        r1 = None
-        if lazy:                                          # lazy R1: every r1_every steps, scaled by r1_every
-            r1 = r1_penalty(real_logits, x)
-            loss = loss + c.r1_gamma / 2 * r1 * c.r1_every
+        loss = discriminator_loss_minimax(self.D(x), self.D(fake.detach()))
         self.optimize("D", loss)
+        r1 = None
+        if c.r1_gamma > 0 and step % c.r1_every == 0:     # lazy R1 (StyleGAN2): its own D step every r1_every
+            x = x.detach().requires_grad_(True)           # steps, scaled by r1_every
+            r1 = r1_penalty(self.differentiable(self.D)(x), x)
+            self.optimize("D", c.r1_gamma / 2 * r1 * c.r1_every)
         return loss, fake, r1
 
     def generator_step(self, fake):
@@ -156,9 +153,9 @@ class StyleGAN(ImageGAN):
         return self.render(ws)
 
     def layer_groups(self) -> dict[str, list[int]]:
-        """Layers per resolution band: coarse (the lowest third of the resolutions), middle, fine."""
+        """Style indices per resolution band: coarse (the lowest third of the resolutions), middle, fine."""
         G = self._g()
-        res = [G.resolutions[0]] + [r for r in G.resolutions[1:] for _ in range(2)]     # each layer's resolution
+        res = G.style_resolutions()
         levels = sorted(set(res))
         thirds = [levels[: max(1, len(levels) // 3)], levels[max(1, len(levels) // 3): -1], levels[-1:]]
         if not thirds[1]:
@@ -207,9 +204,11 @@ class StyleGAN(ImageGAN):
         ws = self.latents(self.prior(6, g), self.cfg.truncation)[:, None].expand(-1, G.num_ws, -1)
         full = [torch.randn(6, 1, h, h, generator=g) for h, _ in G.noise_shapes()]
         groups = self.layer_groups()
-        keep = {"all": set(range(G.num_ws)), "none": set(), "fine only": set(groups["fine"]),
-                "coarse only": set(groups["coarse"])}
-        rows = [self.render(ws, [nz if i in k else nz * 0 for i, nz in enumerate(full)]) for k in keep.values()]
+        res = G.noise_shapes()                                   # noise of conv layer i is at res[i]
+        band = lambda name: {r for i, r in enumerate(G.style_resolutions()) if i in groups[name]}  # noqa: E731
+        keep = {"all": None, "none": set(), "fine only": band("fine"), "coarse only": band("coarse")}
+        rows = [self.render(ws, [nz if k is None or res[i][0] in k else nz * 0 for i, nz in enumerate(full)])
+                for k in keep.values()]
         return labelled_rows(torch.cat(rows), 6, list(keep))
 
     # -- the paper's measurements beyond the image report -----------------------------------------------

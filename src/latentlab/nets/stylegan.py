@@ -7,8 +7,9 @@ https://arxiv.org/abs/1912.04958 (StyleGAN2):
 - mapping network f: z -> w, ``n_mlp`` equalised fully-connected layers (8 in the paper) with LeakyReLU 0.2
   after normalising z, at a 100x lower learning rate (``lr_mul=0.01``); ``n_mlp=0``: w = the normalised z;
 - synthesis g: a learned constant 4x4 (7x7 at 28 px) input, two 3x3 convolutions per resolution (one at the
-  first), each with its own style w_i (``num_ws`` of them) and its own noise input scaled by a learned
-  per-channel factor (zero at the start); ``style="adain"``: StyleGAN's AdaIN(x, y) = y_s (x - mu(x)) /
+  first), each with its own style w_i and its own noise input scaled by a learned per-channel factor (zero at
+  the start), and a tRGB per resolution reading the next convolution's style (StyleGAN2's indexing: ``num_ws``
+  = convolutions + 1); ``style="adain"``: StyleGAN's AdaIN(x, y) = y_s (x - mu(x)) /
   sigma(x) + y_b after each convolution, the affine map A(w) -> (y_s, y_b); ``style="modulated"``: StyleGAN2's
   modulated convolution, weights scaled by s = A(w) per input channel and, with ``demodulate``, normalised to
   unit output norm; upsampling x2 (bilinear) before the first convolution of a resolution; tRGB outputs at every
@@ -161,9 +162,14 @@ class StyleGenerator(nn.Module):
             self.layers.append(StyledLayer(ch[i - 1], ch[i], w_dim, style, demodulate, up=True))
             self.layers.append(StyledLayer(ch[i], ch[i], w_dim, style, demodulate, up=False))
             self.to_rgb.append(ToRGB(ch[i], channels, w_dim))
-        self.num_ws = len(self.layers)                                      # one style per convolution
+        self.num_ws = len(self.layers) + 1                 # a style per convolution, and the last tRGB's (StyleGAN2:
+        # each tRGB reads the style of the next resolution's first convolution)
         self.resolutions = [s0 * 2 ** i for i in range(n_up + 1)]
         self.register_buffer("w_avg", torch.zeros(w_dim))
+
+    def style_resolutions(self) -> list[int]:
+        """The resolution each style index acts at (the last: the final tRGB)."""
+        return [self.resolutions[0]] + [r for r in self.resolutions[1:] for _ in range(2)] + [self.resolutions[-1]]
 
     def noise_shapes(self) -> list[tuple[int, int]]:
         """The (H, W) of each layer's noise input."""
@@ -183,11 +189,11 @@ class StyleGenerator(nn.Module):
             raise ValueError(f"ws has {ws.shape[1]} styles, the synthesis network takes {self.num_ws}")
         x = self.const.expand(len(ws), -1, -1, -1)
         x = self.layers[0](x, ws[:, 0], None if noise is None else noise[0])
-        rgb = self.to_rgb[0](x, ws[:, 0])
+        rgb = self.to_rgb[0](x, ws[:, 1])                 # tRGB at resolution r reads style 2r + 1
         for r in range(1, len(self.resolutions)):
             for j in (2 * r - 1, 2 * r):
                 x = self.layers[j](x, ws[:, j], None if noise is None else noise[j])
-            rgb = F.interpolate(rgb, scale_factor=2, mode="bilinear", align_corners=False) + self.to_rgb[r](x, ws[:, 2 * r])
+            rgb = F.interpolate(rgb, scale_factor=2, mode="bilinear", align_corners=False) + self.to_rgb[r](x, ws[:, 2 * r + 1])
         return rgb
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None, psi: float = 1.0,

@@ -8,7 +8,8 @@ https://arxiv.org/abs/1611.07004, Sec. 3.2 and appendix 6.1.1:
   BatchNorm, ReLU; dropout 0.5 in the first three, the paper's only noise), with a skip connection from each
   encoder layer i to decoder layer n - i (concatenated channels); tanh output. Widths ngf x (1, 2, 4, 8, 8, ...).
   At 256 px that is 8 halvings (``unet_256``); here ``depth`` = log2 of the padded image size: 5 at 32 px, 6 at 64.
-  A 28-px image is zero-padded to 32 (the encoder needs a power of two) and the output cropped back.
+  A 28-px image is padded to 32 with -1 (the background in [-1, 1]; the encoder needs a power of two) and the
+  output cropped back.
 - PatchGAN discriminator: C64-C128-C256 (stride 2), C512 (stride 1), a 4x4 convolution to one logit per patch;
   ``n_layers`` stride-2 layers give a receptive field of 16 (1), 34 (2), 70 (3: the paper's 70x70 at 256 px).
   ``patch_layers(size)`` scales it: the receptive field nearest (in log scale) to 70/256 of the image.
@@ -63,7 +64,7 @@ class UNetGenerator(nn.Module):
         for i, w in enumerate(widths):
             cin = in_channels if i == 0 else widths[i - 1]
             layers = [] if i == 0 else [nn.LeakyReLU(0.2)]                    # activation precedes the conv
-            layers.append(nn.Conv2d(cin, w, 4, 2, 1, bias=norm != "batch" or i in (0, self.depth - 1)))
+            layers.append(nn.Conv2d(cin, w, 4, 2, 1, bias=norm != "batch"))     # as the reference: no bias with BN
             if 0 < i < self.depth - 1:                                        # no norm at 1x1 (innermost)
                 layers.append(_norm(norm, w))
             self.down.append(nn.Sequential(*layers))
@@ -85,7 +86,7 @@ class UNetGenerator(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pad = self.size - x.shape[-1]
         if pad:
-            x = F.pad(x, (pad // 2, pad - pad // 2, pad // 2, pad - pad // 2))   # zeros: -1 would be "ink"
+            x = F.pad(x, (pad // 2, pad - pad // 2, pad // 2, pad - pad // 2), value=-1.0)   # -1: background
         skips = []
         for d in self.down:
             x = d(x)
