@@ -343,15 +343,21 @@ def featurenet_line(dataset: str) -> tuple[str, dict]:
             f"test accuracy {m.get('test_accuracy', 0):.4f}, sha256 `{fn.sha256[:16]}…`)"), fn.protocol()
 
 
-def gan_test_eval(out: Path) -> dict:
-    """The run's metrics against the test split (cached in the run directory)."""
-    f = out / "eval_test_reference.json"
+def cached_eval(out: Path, protocol: str, name: str | None = None) -> dict:
+    """A finished run's metrics under ``protocol`` (its ``evaluate(protocol)``), cached in the run directory as
+    ``name`` (default eval_<protocol>.json)."""
+    f = out / (name or f"eval_{protocol}.json")
     if f.is_file():
         return json.loads(f.read_text())
     from latentlab.api import load_run
-    m = load_run(out).evaluate("test").metrics
+    m = load_run(out).evaluate(protocol).metrics
     f.write_text(json.dumps(m, indent=2) + "\n")
     return m
+
+
+def gan_test_eval(out: Path) -> dict:
+    """The run's metrics against the test split (cached in the run directory)."""
+    return cached_eval(out, "test", "eval_test_reference.json")
 
 
 def train_gan_models(suite: str, dataset: str, models: list[str], budget: float, seeds,

@@ -15,12 +15,11 @@ several latents are mixed at test time (its rise from 1 to 4 latents smaller wit
 
 from __future__ import annotations
 
-import json
 import shutil
 import statistics
 
 from . import common
-from .common import beyond_noise, data_dir, featurenet_line, fmt_mean_se, gan_test_eval, section, table, train_run
+from .common import beyond_noise, cached_eval, data_dir, featurenet_line, fmt_mean_se, gan_test_eval, section, table, train_run
 
 SEEDS = (0, 1, 2)
 STEPS, QUICK_STEPS = 1000, 3
@@ -29,17 +28,6 @@ CONFIGS = {"n_mlp 8, mixing 0.9 (defaults)": {}, "n_mlp 8, mixing 0": {"mixing":
            "n_mlp 0, mixing 0.9": {"n_mlp": 0}, "n_mlp 0, mixing 0": {"n_mlp": 0, "mixing": 0},
            "StyleGAN2 (modulated, demodulated)": {"style": "modulated"}}
 FIGURES = ("style_mixing", "noise", "noise_layers", "truncated", "samples_grid")
-
-
-def _extra(out, protocol: str) -> dict:
-    """A protocol's metrics for a finished run (cached in the run directory)."""
-    f = out / f"eval_{protocol}.json"
-    if f.is_file():
-        return json.loads(f.read_text())
-    from latentlab.api import load_run
-    m = load_run(out).evaluate(protocol).metrics
-    f.write_text(json.dumps(m, indent=2) + "\n")
-    return m
 
 
 def run(quick: bool = False) -> str:
@@ -57,7 +45,7 @@ def run(quick: bool = False) -> str:
                           steps=QUICK_STEPS if quick else STEPS, ckpt_every=0, image_every=0, log_every=100,
                           **{**kw, **tiny})
             rows.append({"config": name, "seed": seed, "seconds": r.seconds, "steps": r.steps,
-                         "test": gan_test_eval(out), "mixing": _extra(out, "mixing"), "ppl": _extra(out, "ppl")})
+                         "test": gan_test_eval(out), "mixing": cached_eval(out, "mixing"), "ppl": cached_eval(out, "ppl")})
             if seed == seeds[0] and not kw:
                 for fig in FIGURES:
                     shutil.copy(r.artifacts[fig], pics / f"{fig}.png")

@@ -14,12 +14,11 @@ loss lifts CycleGAN's label preservation to >= 95% (the issue's goal).
 
 from __future__ import annotations
 
-import json
 import shutil
 import statistics
 
 from . import common
-from .common import beyond_noise, data_dir, fmt_mean_se, section, table, train_run
+from .common import beyond_noise, cached_eval, data_dir, fmt_mean_se, section, table, train_run
 
 SEEDS = (0, 1, 2)
 PIX_SETS = ("mnist_m_colourise", "mnist_edges")
@@ -29,17 +28,6 @@ CG_TASKS = (("mnist", "usps"), ("mnist", "mnist_m"))
 CG_VARIANTS = {"CycleGAN": {}, "CycleGAN + semantic (CyCADA)": {"lambda_semantic": 1}}
 TARGET = {"mnist_m_colourise": "mnist_m", "mnist_edges": "mnist"}
 GOAL_LABELS = 0.95
-
-
-def _test_eval(out) -> dict:
-    """The run's metrics on the test split (cached in the run directory)."""
-    f = out / "eval_test.json"
-    if f.is_file():
-        return json.loads(f.read_text())
-    from latentlab.api import load_run
-    m = load_run(out).evaluate("test").metrics
-    f.write_text(json.dumps(m, indent=2) + "\n")
-    return m
 
 
 def run(quick: bool = False) -> str:
@@ -57,7 +45,7 @@ def run(quick: bool = False) -> str:
                 r = train_run("pix2pix", out, dataset=ds, data_dir=data_dir(), seed=seed,
                               steps=QUICK_STEPS if quick else PIX_STEPS, ckpt_every=0, image_every=0, **kw, **tiny)
                 rows.append({"kind": "pix2pix", "task": ds, "variant": name, "seed": seed, "seconds": r.seconds,
-                             "steps": r.steps, "test": _test_eval(out)})
+                             "steps": r.steps, "test": cached_eval(out, "test")})
                 if seed == seeds[0]:
                     shutil.copy(r.artifacts["translations"], pics / f"pix2pix_{ds}_{'l1' if kw else 'cgan'}.png")
         for a, b in CG_TASKS:
@@ -67,7 +55,7 @@ def run(quick: bool = False) -> str:
                               steps=QUICK_STEPS if quick else CG_STEPS, ckpt_every=0, image_every=0, **kw,
                               **({**tiny, "batch_size": 4, "n_blocks": 1} if quick else {}))
                 rows.append({"kind": "cyclegan", "task": f"{a}->{b}", "variant": name, "seed": seed,
-                             "seconds": r.seconds, "steps": r.steps, "test": _test_eval(out)})
+                             "seconds": r.seconds, "steps": r.steps, "test": cached_eval(out, "test")})
                 if seed == seeds[0]:
                     shutil.copy(r.artifacts["translations"], pics / f"cyclegan_{a}2{b}_{'sem' if kw else 'plain'}.png")
         results = {"rows": rows, "seeds": list(seeds[:seeds.index(seed) + 1]),

@@ -211,9 +211,11 @@ class Method:
             self.schedulers[k].load_state_dict(sd)
 
 
-def linear_decay(optimizers: dict[str, torch.optim.Optimizer], steps: int) -> dict[str, Any]:
-    """One LambdaLR per optimizer: the learning rate falls linearly from its value to 0 over ``steps``."""
-    return {k: torch.optim.lr_scheduler.LambdaLR(o, lambda t: max(0.0, 1 - t / steps)) for k, o in optimizers.items()}
+def linear_decay(optimizers: dict[str, torch.optim.Optimizer], steps: int, start: int = 0) -> dict[str, Any]:
+    """One LambdaLR per optimizer: the learning rate stays at its value for ``start`` steps, then falls linearly
+    to 0 at ``steps`` (Pix2Pix's and CycleGAN's 100 + 100 epochs: ``start = steps // 2``)."""
+    f = lambda t: 1.0 if t < start else max(0.0, 1 - (t - start) / max(1, steps - start))  # noqa: E731
+    return {k: torch.optim.lr_scheduler.LambdaLR(o, f) for k, o in optimizers.items()}
 
 
 def linear_warmup(optimizers: dict[str, torch.optim.Optimizer], steps: int) -> dict[str, Any]:

@@ -92,6 +92,11 @@ class Scorer:
         return {**self.fn.protocol(), "reference_split": split + where}
 
 
+def quantise(x01: torch.Tensor) -> torch.Tensor:
+    """Images in [0, 1] to 8 bits and back, as the real images are stored."""
+    return (x01.clamp(0, 1) * 255).round() / 255
+
+
 def draw(method, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
     """n samples from noise of ``seed``, quantised to 8 bits like the real images, and the requested classes
     of a conditional method (cycled 0, 1, ..., K - 1) or None."""
@@ -100,7 +105,7 @@ def draw(method, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         raise ConfigError(f"method '{method.name}' samples points {tuple(x.shape)}, not images: "
                           f"the image protocols do not apply (its protocols: {', '.join(method.protocols)})")
     y = torch.arange(n) % method.K if getattr(method, "conditional", False) else None
-    return (x.clamp(0, 1) * 255).round() / 255, y
+    return quantise(x), y
 
 
 def _settings(method, n: int | None, seed: int | None) -> tuple[int, int]:

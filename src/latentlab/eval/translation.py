@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 
 from . import gan_metrics as gm
+from .generative import quantise  # noqa: F401  (translations are scored at 8 bits, like the real images)
 
 
 def pixel_metrics(fake: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
@@ -54,8 +55,3 @@ def domain_metrics(featurenet, fake: torch.Tensor, real: torch.Tensor, labels: t
     if real_labels is not None:
         m["real_accuracy"] = float((pr == real_labels.cpu()).double().mean())
     return m
-
-
-def quantise(x01: torch.Tensor) -> torch.Tensor:
-    """To 8 bits and back, as the real images are stored."""
-    return (x01.clamp(0, 1) * 255).round() / 255

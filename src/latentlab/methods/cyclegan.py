@@ -30,16 +30,15 @@ from ..config import TrainConfig, param, require
 from ..data import load_dataset
 from ..data.convert import convert_uint8, to_shape
 from ..engine.batches import ShuffledBatches, Streams, stream_seed
-from ..engine.method import Method, register_method
+from ..engine.method import Method, linear_decay, register_method
 from ..errors import ConfigError
+from ..eval.generative import VAL_SPLIT_SEED   # every run holds out the feature networks' own split
 from ..losses import (cycle_consistency_loss, discriminator_loss_least_squares, generator_loss_least_squares,
                       identity_loss, semantic_consistency_loss)
 from ..modules import eval_mode
 from ..nets.translation import patch_layers, pool_query
 from ..results import EvalResult
 from ..viz.grid import labelled_rows, save_image
-
-VAL_SPLIT_SEED = 0          # every run holds out the same part: the feature networks' own validation split
 
 
 @dataclass
@@ -139,9 +138,7 @@ class CycleGAN(Method):
         c = self.cfg
         if c.lr_decay == "none":
             return {}
-        start = c.steps // 2 if c.lr_decay == "half" else 0
-        f = lambda t: 1.0 if t < start else max(0.0, 1 - (t - start) / max(1, c.steps - start))  # noqa: E731
-        return {k: torch.optim.lr_scheduler.LambdaLR(o, f) for k, o in self.optimizers.items()}
+        return linear_decay(self.optimizers, c.steps, start=c.steps // 2 if c.lr_decay == "half" else 0)
 
     def batches(self, rank, world):
         c = self.cfg                                     # two streams, each with its own order: unpaired

@@ -28,6 +28,7 @@ from ..config import param, require
 from ..engine.method import register_method
 from ..losses import discriminator_loss_minimax, generator_loss_nonsaturating, r1_penalty
 from ..modules import eval_mode, unwrap
+from ..nets.stylegan import mix_styles
 from ..eval import gan_metrics as gm
 from ..eval import generative as gen
 from ..results import EvalResult
@@ -145,11 +146,10 @@ class StyleGAN(ImageGAN):
         Table 2 design: FID with 1, 2, 3 or 4 latents mixed at test time)."""
         G = self._g()
         g = torch.Generator().manual_seed(seed)
-        ws = self.latents(self.prior(n, g))[:, None].expand(-1, G.num_ws, -1)
+        ws = self.latents(self.prior(n, g))[:, None].expand(-1, G.num_ws, -1)   # (n, L, w_dim)
         for _ in range(k - 1):
             cut = torch.randint(1, G.num_ws, (n,), generator=g)
-            layer = torch.arange(G.num_ws)[None, :, None]
-            ws = torch.where(layer < cut[:, None, None], ws, self.latents(self.prior(n, g))[:, None])
+            ws = mix_styles(ws, self.latents(self.prior(n, g)), cut, G.num_ws)
         return self.render(ws)
 
     def layer_groups(self) -> dict[str, list[int]]:
@@ -229,7 +229,7 @@ class StyleGAN(ImageGAN):
         ref = sc.reference_features("val", n)
         m = {}
         for k in (1, 2, 3, 4):
-            f = sc.read((self.mixed_sample(n, k, seed) * 255).round() / 255)[0]      # 8 bits, as the reals
+            f = sc.read(gen.quantise(self.mixed_sample(n, k, seed)))[0]
             m[f"{part}_mix{k}"] = gm.fid(ref, f) if part == "fid" else gm.kid(ref, f, seed=seed)[0]
         return EvalResult(m, {**sc.protocol("val"), "n": n, "mixing": "k latents per image, switching at k - 1 "
                               "layers drawn uniformly per image (Karras et al. 2019, Table 2)", "metric": part})

@@ -209,11 +209,11 @@ class StyleGenerator(nn.Module):
 
 
 def mix_styles(w1: torch.Tensor, w2: torch.Tensor, crossover: torch.Tensor | int, num_ws: int) -> torch.Tensor:
-    """Style mixing: (B, w_dim) x 2 -> ws (B, num_ws, w_dim) with w1 before layer ``crossover`` (per sample or one
-    int) and w2 from it on."""
+    """Style mixing: ws (B, num_ws, w_dim) with w1 before layer ``crossover`` (per sample or one int) and w2 from it
+    on; w1 is (B, w_dim) or already per layer (B, num_ws, w_dim: a further crossover), w2 is (B, w_dim)."""
     layer = torch.arange(num_ws, device=w1.device)[None, :, None]                          # (1, L, 1)
     cut = torch.as_tensor(crossover, device=w1.device).reshape(-1, 1, 1)                   # (B or 1, 1, 1)
-    return torch.where(layer < cut, w1[:, None], w2[:, None])
+    return torch.where(layer < cut, w1 if w1.ndim == 3 else w1[:, None], w2[:, None])
 
 
 class StyleDiscriminator(nn.Module):
