@@ -257,11 +257,13 @@ def test_every_method_trains_under_precision_64_true_and_mixed(tmp_path, method,
     bf16-mixed (autocast; on CUDA also 16-mixed): Fabric refuses gradients through a network's output
     that do not come from fabric.backward, which WGAN-GP's penalty (torch.autograd.grad) needs."""
     kw = {"eval_at_end": False, **SMALL_RUNS[method]}
-    data = kw.get("dataset", get_method(method).Config.dataset)
     from latentlab.data.registry import DATASETS
-    data = DATASETS[data].fetch_as or data if data in DATASETS else data      # generated from another set's files
-    if data in ("mnist", "mnist_m", "usps") and not (DATA / data).is_dir():         # files in ../shared/data
-        pytest.skip(f"{DATA}/{data} absent")
+    config = get_method(method).Config
+    for key in ("dataset", "source", "target", "domain_a", "domain_b"):            # every dataset the run reads
+        data = kw.get(key, getattr(config, key, None))
+        data = DATASETS[data].fetch_as or data if data in DATASETS else data  # generated from another set's files
+        if data in ("mnist", "mnist_m", "usps") and not (DATA / data).is_dir():     # files in ../shared/data
+            pytest.skip(f"{DATA}/{data} absent")
     cfg = _cfg(method, steps=3, log_every=1, ckpt_every=0, image_every=0, precision=precision, **kw)
     res = train(get_method(method), cfg, out=tmp_path / "r", verbose=False)
     assert res.steps == 3
