@@ -23,7 +23,7 @@ from .common import beyond_noise, cached_eval, data_dir, fmt_mean_se, section, t
 SEEDS = (0, 1, 2)
 PIX_SETS = ("mnist_m_colourise", "mnist_edges")
 PIX_VARIANTS = {"cGAN + L1": {}, "L1 only": {"gan_weight": 0}}
-PIX_STEPS, CG_STEPS, QUICK_STEPS = 2000, 2000, 3
+PIX_STEPS, CG_STEPS, QUICK_STEPS = 400, 300, 3   # what one 2-core session fits beside stylegan (the papers: ~200 epochs)
 CG_TASKS = (("mnist", "usps"), ("mnist", "mnist_m"))
 CG_VARIANTS = {"CycleGAN": {}, "CycleGAN + semantic (CyCADA)": {"lambda_semantic": 1}}
 TARGET = {"mnist_m_colourise": "mnist_m", "mnist_edges": "mnist"}
@@ -50,10 +50,8 @@ def run(quick: bool = False) -> str:
                     shutil.copy(r.artifacts["translations"], pics / f"pix2pix_{ds}_{'l1' if kw else 'cgan'}.png")
         for a, b in CG_TASKS:
             for name, kw in CG_VARIANTS.items():
-                out = common.OUT / "translation" / f"cyclegan_{a}2{b}_{'sem' if kw else 'plain'}_s{seed}"
-                r = train_run("cyclegan", out, domain_a=a, domain_b=b, data_dir=data_dir(), seed=seed,
-                              steps=QUICK_STEPS if quick else CG_STEPS, ckpt_every=0, image_every=0, **kw,
-                              **({**tiny, "batch_size": 4, "n_blocks": 1} if quick else {}))
+                out, over = cyclegan_run(a, b, kw, seed, quick)
+                r = train_run("cyclegan", out, **over)
                 rows.append({"kind": "cyclegan", "task": f"{a}->{b}", "variant": name, "seed": seed,
                              "seconds": r.seconds, "steps": r.steps, "test": cached_eval(out, "test")})
                 if seed == seeds[0]:
@@ -62,6 +60,14 @@ def run(quick: bool = False) -> str:
                    "steps": {"pix2pix": QUICK_STEPS if quick else PIX_STEPS, "cyclegan": QUICK_STEPS if quick else CG_STEPS}}
         common.save_partial("translation", results, report)
     return report(results)
+
+
+def cyclegan_run(a: str, b: str, kw: dict, seed: int, quick: bool) -> tuple:
+    """One CycleGAN run of the suite: its folder and its overrides (also read by ``translation_da``)."""
+    out = common.OUT / "translation" / f"cyclegan_{a}2{b}_{'sem' if kw else 'plain'}_s{seed}"
+    tiny = dict(max_train=256, eval_samples=64, ngf=8, ndf=8, batch_size=4, n_blocks=1) if quick else {}
+    return out, dict(domain_a=a, domain_b=b, data_dir=data_dir(), seed=seed, steps=QUICK_STEPS if quick else CG_STEPS,
+                     ckpt_every=0, image_every=0, **kw, **tiny)
 
 
 def _f(xs: list[float], digits: int = 1) -> str:

@@ -296,3 +296,41 @@ def test_cyclegan_with_cycadas_semantic_loss_end_to_end(tmp_path, monkeypatch):
     import latentlab as ll
     assert "label_accuracy_ab" in ll.load_run(out).evaluate("test").metrics
     assert (out / "translations.png").is_file()
+
+
+@needs("usps")
+def test_exported_translations_are_a_dataset_a_da_method_trains_on(tmp_path):
+    """CyCADA's pixel-level adaptation: G_AB(A) with A's labels written as a folder; with G_AB the identity the
+    folder holds A's images themselves, every labelled one (train + held out, test), and source_only reads it."""
+    from latentlab.data import load_dataset
+    m = get_method("cyclegan")(_cfg("cyclegan", steps=1, **CG_TINY))
+    m.G_AB = torch.nn.Identity()
+    root = m.export_translations(tmp_path / "m2u")
+    tr, te = load_dataset(str(root), "train"), load_dataset(str(root), "test")
+    xa = torch.cat([m.data["a"]["train"][0], m.data["a"]["val"][0]])
+    assert tr.images.shape == (len(xa), 1, 28, 28) and torch.equal(torch.as_tensor(tr.images), xa)
+    assert torch.equal(torch.as_tensor(tr.labels), torch.cat([torch.as_tensor(m.data["a"][s][1])
+                                                              for s in ("train", "val")]))
+    assert len(te) == len(m.data["a"]["test"][0])
+    res = train(get_method("source_only"), _cfg("source_only", source=root, target="usps", steps=2, batch_size=8,
+                                                val_every=2, val_samples=16, tsne_samples=0), out=tmp_path / "so",
+                verbose=False)
+    assert 0 <= res.eval.metrics["target_test@source_val"] <= 100
+
+
+def test_npz_dataset_folder_round_trip_and_its_errors(tmp_path):
+    from latentlab.data import load_dataset
+    from latentlab.data.readers import write_npz_split
+    from latentlab.errors import DataError
+    x = np.arange(2 * 3 * 4 * 4, dtype=np.uint8).reshape(2, 3, 4, 4)
+    write_npz_split(tmp_path, "train", x, np.array([3, 11]))
+    ds = load_dataset(str(tmp_path), "train")
+    assert np.array_equal(np.asarray(ds.images), x) and list(ds.labels) == [3, 11] and len(ds.classes) == 12
+    with pytest.raises(DataError, match="uint8"):
+        write_npz_split(tmp_path, "test", x.astype(np.float32), np.array([0, 1]))
+    np.savez(tmp_path / "test.npz", image=x)
+    with pytest.raises(DataError, match="test.npz: no array 'label'"):
+        load_dataset(str(tmp_path), "test")
+    (tmp_path / "test.npz").write_bytes(b"not a zip")
+    with pytest.raises(DataError, match="not a readable .npz"):
+        load_dataset(str(tmp_path), "test")

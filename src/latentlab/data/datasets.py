@@ -128,7 +128,8 @@ def _field(a: np.ndarray, lazy: bool):
 def load_dataset(name: str, split: str = "train", data_dir: str | Path | None = None,
                  lazy: bool = False) -> ImageDataset:
     """A registered dataset (``DATASETS``: its loader reads <data_dir>/<name>/ or makes the data), or a
-    directory path holding either the four MNIST-layout idx files or one sub-folder of images per class.
+    directory path holding train.npz / test.npz (``readers.write_npz_split``), the four MNIST-layout idx files,
+    or one sub-folder of images per class.
     ``lazy``: fields the loader memory-maps stay on disk, rows read on indexing (``MappedArray``)."""
     if split not in SPLITS:
         raise DataError(f"{name}: unknown split {split!r} (expected one of {', '.join(SPLITS)})")
@@ -148,7 +149,10 @@ def load_dataset(name: str, split: str = "train", data_dir: str | Path | None = 
         return ImageDataset(name, split, {k: _field(a, lazy) for k, a in arrays.items()}, list(spec.classes))
     if Path(name).expanduser().is_dir():
         root = Path(name).expanduser()
-        if readers.has_idx(root):
+        if readers.has_npz(root):
+            x, y = readers.read_npz_split(root, split)
+            classes = [str(i) for i in range(max(10, int(y.max(initial=0)) + 1))]
+        elif readers.has_idx(root):
             x, y = readers.read_idx_split(root, split, num_classes=None)
             classes = [str(i) for i in range(max(10, int(y.max(initial=0)) + 1))]
         else:
@@ -160,4 +164,4 @@ def load_dataset(name: str, split: str = "train", data_dir: str | Path | None = 
     hint = (" (a synthetic 1-D/2-D distribution of points, not images: for gan1d and gan2d only)"
             if name in DISTRIBUTIONS else "")
     raise DataError(f"{name}: unknown dataset{hint}; known: {', '.join(DATASETS)}, "
-                    "or a directory of MNIST idx files or of class sub-folders")
+                    "or a directory of train.npz / test.npz, of MNIST idx files or of class sub-folders")

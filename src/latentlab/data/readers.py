@@ -12,6 +12,7 @@ import io
 import re
 import tarfile
 import warnings
+import zipfile
 import zlib
 from pathlib import Path
 
@@ -240,6 +241,48 @@ def read_mnist_m(archive: Path, split: str, mmap: bool = False) -> Arrays:
 
 
 # ----------------------------------------------------------------------------- image folder tree
+
+NPZ_SPLITS = {"train": "train.npz", "test": "test.npz"}
+
+
+def has_npz(root: Path) -> bool:
+    return any((root / f).is_file() for f in NPZ_SPLITS.values())
+
+
+def write_npz_split(root: Path, split: str, images: np.ndarray, labels: np.ndarray) -> Path:
+    """<root>/<split>.npz holding ``image`` uint8 (N, C, H, W) and ``label`` int64 (N,), written atomically (a
+    dataset another program made, e.g. translated images: ``load_dataset(root)`` reads it back)."""
+    images, labels = np.asarray(images), np.asarray(labels)
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1] not in (1, 3):
+        raise DataError(f"{root}: images must be uint8 (N, 1 or 3, H, W), got {images.dtype} {images.shape}")
+    if labels.shape != (len(images),):
+        raise DataError(f"{root}: {len(images)} images but labels of shape {labels.shape}")
+    path = Path(root) / NPZ_SPLITS[split]
+    with atomic_open(path) as f:
+        np.savez(f, image=images, label=labels.astype(np.int64))
+    return path
+
+
+def read_npz_split(root: Path, split: str) -> Arrays:
+    """The split written by ``write_npz_split``, checked: uint8 (N, C, H, W) images, one label each, 10 classes
+    at least (the label range sets the classes)."""
+    path = _need(Path(root) / NPZ_SPLITS["train" if split == "train" else "test"])
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            missing = [k for k in ("image", "label") if k not in z.files]
+            if missing:
+                raise DataError(f"{path}: no array {missing[0]!r} (expected image and label)")
+            x, y = z["image"], z["label"]
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        raise DataError(f"{path}: not a readable .npz ({e})") from None
+    if x.dtype != np.uint8 or x.ndim != 4 or x.shape[1] not in (1, 3):
+        raise DataError(f"{path}: image must be uint8 (N, 1 or 3, H, W), got {x.dtype} {x.shape}")
+    if y.shape != (len(x),):
+        raise DataError(f"{path}: {len(x)} images but label has shape {y.shape}")
+    y = y.astype(np.int64)
+    check_labels(y, max(10, int(y.max(initial=0)) + 1), path)
+    return x, y
+
 
 def _class_dirs(root: Path) -> list[str]:
     return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
