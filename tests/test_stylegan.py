@@ -203,3 +203,16 @@ def test_discriminator_gradients_stay_finite_when_the_batch_agrees_somewhere():
     out = D(same)
     (out.mean() + r1_penalty(out, same)).backward()
     assert all(torch.isfinite(p.grad).all() for p in D.parameters())
+
+
+def test_ema_half_life_ramps_up_then_holds_the_papers():
+    """StyleGAN2-ADA's ema_rampup: half-life min(h, 0.05 * steps); the average follows G early on."""
+    import math
+    from latentlab.nets.ema import ramped_decay
+    d = ramped_decay(0.9978, 0.05)
+    h = math.log(0.5) / math.log(0.9978)                      # ~315 steps, 10k images at batch 32
+    assert d(20) == pytest.approx(0.5)                        # half-life 1 step after 20
+    assert d(100) == pytest.approx(0.5 ** (1 / 5))
+    assert d(10 * int(h) * 20) == pytest.approx(0.9978)       # capped at the configured decay
+    assert all(d(k) <= d(k + 1) for k in range(1, 10000, 37))
+    assert ramped_decay(0.999, 0)(5) == 0.999

@@ -314,7 +314,7 @@ class Cadence:
     def after_step(self, done: int, logs: dict[str, float]) -> dict[str, float]:
         m = self.method
         for avg, online, decay in self.ema.values():
-            ema_update(avg, online, decay)
+            ema_update(avg, online, decay(done) if callable(decay) else decay)
         plateau = {}
         for name, sched in m.schedulers.items():
             if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):

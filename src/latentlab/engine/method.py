@@ -78,7 +78,8 @@ class Method:
         return {}
 
     def ema(self) -> dict[str, tuple[str, float]]:
-        """Weight averages the engine updates after every step: averaged module -> (trained module, decay)."""
+        """Weight averages the engine updates after every step: averaged module -> (trained module, decay), the
+        decay a number or a function of the steps done (e.g. ``nets.ema.ramped_decay``)."""
         return {}
 
     def images(self) -> dict[str, torch.Tensor]:

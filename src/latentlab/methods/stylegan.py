@@ -28,6 +28,7 @@ from ..config import param, require
 from ..engine.method import register_method
 from ..losses import discriminator_loss_minimax, generator_loss_nonsaturating, r1_penalty
 from ..modules import eval_mode, unwrap
+from ..nets.ema import ramped_decay
 from ..nets.stylegan import mix_styles
 from ..eval import gan_metrics as gm
 from ..eval import generative as gen
@@ -53,8 +54,11 @@ class StyleGANConfig(ImageGANConfig):
     lr: float = param(2e-3, gt=0, help="Adam learning rate (StyleGAN2's 0.002)")
     betas: tuple[float, float] = param((0.0, 0.99), help="Adam betas (StyleGAN's)")
     mapping_lr_mul: float = param(0.01, gt=0, help="learning-rate multiplier of the mapping network (the paper's 0.01)")
-    ema_decay: float = param(0.999, ge=0, lt=1, help="EMA of G for evaluation and pictures (StyleGAN: a half-life "
-                                                     "of 10k images, 0.9978 at batch 32)")
+    ema_decay: float = param(0.9978, ge=0, lt=1, help="EMA of G for evaluation and pictures: StyleGAN's half-life "
+                                                      "of 10k images, 0.5 ** (32 / 10000) at batch 32 (0: off)")
+    ema_rampup: float = param(0.05, ge=0, help="the EMA's half-life ramps up as this fraction of the images seen "
+                                               "(StyleGAN2-ADA's ema_rampup, 0.05 in its auto and cifar configs; "
+                                               "0: constant, as in StyleGAN; short runs need it)")
     truncation: float = param(0.7, gt=0, le=1, help="psi of the pictures' truncated grid (metrics use 1: none)")
 
     def check(self):
@@ -79,6 +83,10 @@ class StyleGAN(ImageGAN):
                              lr_mul=cfg.mapping_lr_mul)
         self.D = nets.create("stylegan_discriminator", img_size=self.H, channels=self.C, ndf=cfg.ndf)
         self.G_ema = self.make_ema()
+
+    def ema(self):
+        c = self.cfg
+        return {"G_ema": ("G", ramped_decay(c.ema_decay, c.ema_rampup))} if c.ema_decay > 0 else {}
 
     def configure_optimizers(self):
         c = self.cfg
