@@ -14,6 +14,7 @@ loss lifts CycleGAN's label preservation to >= 95% (the issue's goal).
 
 from __future__ import annotations
 
+import os
 import shutil
 import statistics
 
@@ -42,8 +43,10 @@ def run(quick: bool = False) -> str:
         for ds in PIX_SETS:
             for name, kw in PIX_VARIANTS.items():
                 out = common.OUT / "translation" / f"pix2pix_{ds}_{name.replace(' ', '').replace('+', '_')}_s{seed}"
-                r = train_run("pix2pix", out, dataset=ds, data_dir=data_dir(), seed=seed,
-                              steps=QUICK_STEPS if quick else PIX_STEPS, ckpt_every=0, image_every=0, **kw, **tiny)
+                r = _train("pix2pix", out, dataset=ds, data_dir=data_dir(), seed=seed,
+                           steps=QUICK_STEPS if quick else PIX_STEPS, ckpt_every=0, image_every=0, **kw, **tiny)
+                if r is None:
+                    continue
                 rows.append({"kind": "pix2pix", "task": ds, "variant": name, "seed": seed, "seconds": r.seconds,
                              "steps": r.steps, "test": cached_eval(out, "test")})
                 if seed == seeds[0]:
@@ -51,7 +54,9 @@ def run(quick: bool = False) -> str:
         for a, b in CG_TASKS:
             for name, kw in CG_VARIANTS.items():
                 out, over = cyclegan_run(a, b, kw, seed, quick)
-                r = train_run("cyclegan", out, **over)
+                r = _train("cyclegan", out, **over)
+                if r is None:
+                    continue
                 rows.append({"kind": "cyclegan", "task": f"{a}->{b}", "variant": name, "seed": seed,
                              "seconds": r.seconds, "steps": r.steps, "test": cached_eval(out, "test")})
                 if seed == seeds[0]:
@@ -60,6 +65,13 @@ def run(quick: bool = False) -> str:
                    "steps": {"pix2pix": QUICK_STEPS if quick else PIX_STEPS, "cyclegan": QUICK_STEPS if quick else CG_STEPS}}
         common.save_partial("translation", results, report)
     return report(results)
+
+
+def _train(method, out, **over):
+    """``LATENTLAB_COLLECT=1``: a finished run or None (nothing trained: the table of what is measured so far)."""
+    if os.environ.get("LATENTLAB_COLLECT"):
+        return common.finished_run(method, out, **over)
+    return train_run(method, out, **over)
 
 
 def cyclegan_run(a: str, b: str, kw: dict, seed: int, quick: bool) -> tuple:
@@ -109,7 +121,7 @@ def report(results, measured: dict | None = None) -> str:
         for v in PIX_VARIANTS:
             f = lambda k, s=1.0, d=1: _f(_vals(rows, "pix2pix", ds, v, k, s), d)   # noqa: E731
             if _vals(rows, "pix2pix", ds, v, "l1"):
-                pix.append([ds, v, f("l1", 1, 3), f("psnr", 1, 2), f("ssim", 1, 3), f("fid", 1, 2),
+                pix.append([ds, v, str(len(_vals(rows, "pix2pix", ds, v, "l1"))), f("l1", 1, 3), f("psnr", 1, 2), f("ssim", 1, 3), f("fid", 1, 2),
                             f("label_accuracy", 100), f("real_accuracy", 100), f("copy_l1", 1, 3), f("copy_psnr", 1, 2)])
     cg = []
     for a, b in CG_TASKS:
@@ -117,15 +129,15 @@ def report(results, measured: dict | None = None) -> str:
             t = f"{a}->{b}"
             f = lambda k, s=1.0, d=1: _f(_vals(rows, "cyclegan", t, v, k, s), d)   # noqa: E731
             if _vals(rows, "cyclegan", t, v, "cycle_l1_a"):
-                cg.append([t, v, f("label_accuracy_ab", 100), f("real_accuracy_ab", 100), f("label_accuracy_ba", 100),
+                cg.append([t, v, str(len(_vals(rows, "cyclegan", t, v, "cycle_l1_a"))), f("label_accuracy_ab", 100), f("real_accuracy_ab", 100), f("label_accuracy_ba", 100),
                            f("cycle_l1_a", 1, 3), f("cycle_l1_b", 1, 3), f("kid_ab", 1, 0), f("fid_ab", 1, 2)])
     pics = sorted(p.name for p in (common.RESULTS / "translation").glob("*.png")) if (common.RESULTS / "translation").is_dir() else []
     secs = {k: statistics.mean([r["seconds"] for r in rows if r["kind"] == k] or [0]) for k in ("pix2pix", "cyclegan")}
     body = (head + "\n\n**Pix2Pix** (test pairs; mean ± s.e. over seeds)\n\n" + table(
-        ["dataset", "objective", "L1 ↓", "PSNR dB ↑", "SSIM ↑", "FID ↓", "read as its class %", "real targets read %",
+        ["dataset", "objective", "seeds", "L1 ↓", "PSNR dB ↑", "SSIM ↑", "FID ↓", "read as its class %", "real targets read %",
          "copy-input L1", "copy-input PSNR"], pix)
         + "\n\n**CycleGAN** (test splits; A → B label preservation read by B's feature network)\n\n" + table(
-        ["A -> B", "objective", "G(a) read as a's class %", "B's real images read %", "F(b) read as b's class %",
+        ["A -> B", "objective", "seeds", "G(a) read as a's class %", "B's real images read %", "F(b) read as b's class %",
          "cycle L1 A", "cycle L1 B", "KID G(A) vs B ↓", "FID G(A) vs B ↓"], cg)
         + "\n\nTranslations (seed 0; rows input / target / output for Pix2Pix, A / G(A) / F(G(A)) / B / F(B) / "
           "G(F(B)) for CycleGAN):\n\n" + "\n".join(f"![{p}](translation/{p})" for p in pics))
