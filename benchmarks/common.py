@@ -153,6 +153,14 @@ def finished_run(method: str, out: Path, **overrides):
     return TrainResult(out, r["steps"], r["seconds"], ev, r["artifacts"])
 
 
+def train_or_collect(method: str, out: Path, collect: bool | None = None, **overrides):
+    """``train_run``, or with ``collect`` (default: ``$LATENTLAB_COLLECT`` set) the finished run or None: nothing
+    trained, so a suite can write the table of what is measured so far while its workers still run."""
+    if os.environ.get("LATENTLAB_COLLECT") if collect is None else collect:
+        return finished_run(method, out, **overrides)
+    return train_run(method, out, **overrides)
+
+
 def train_run(method: str, out: Path, reuse: bool = True, extend: bool = False, **overrides):
     """Train in-process through the engine; returns the TrainResult.
 
@@ -199,7 +207,10 @@ def save_json(name: str, obj) -> None:
 
 def save_partial(name: str, results, report) -> None:
     """A long suite's results so far: results/<name>.json and its section, written by the measuring process
-    (so the section's machine and commit lines are the measurement's, not those of a later --render)."""
+    (so the section's machine and commit lines are the measurement's, not those of a later --render). Results
+    with no rows (a collecting pass that found no finished run) never replace a measured table."""
+    if not results.get("rows"):
+        return
     save_json(name, results)
     if not os.environ.get("LATENTLAB_BENCH_QUICK"):
         (RESULTS / f"{name}.md").write_text(report(results).strip() + "\n")

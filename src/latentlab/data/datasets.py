@@ -149,11 +149,9 @@ def load_dataset(name: str, split: str = "train", data_dir: str | Path | None = 
         return ImageDataset(name, split, {k: _field(a, lazy) for k, a in arrays.items()}, list(spec.classes))
     if Path(name).expanduser().is_dir():
         root = Path(name).expanduser()
-        if readers.has_npz(root):
-            x, y = readers.read_npz_split(root, split)
-            classes = [str(i) for i in range(max(10, int(y.max(initial=0)) + 1))]
-        elif readers.has_idx(root):
-            x, y = readers.read_idx_split(root, split, num_classes=None)
+        if readers.has_npz(root) or readers.has_idx(root):
+            x, y = (readers.read_npz_split(root, split) if readers.has_npz(root)
+                    else readers.read_idx_split(root, split, num_classes=None))
             classes = [str(i) for i in range(max(10, int(y.max(initial=0)) + 1))]
         else:
             x, y, classes = readers.read_image_folder(root, split)

@@ -249,14 +249,18 @@ def has_npz(root: Path) -> bool:
     return any((root / f).is_file() for f in NPZ_SPLITS.values())
 
 
+def _check_npz_arrays(x: np.ndarray, y: np.ndarray, where) -> None:
+    if x.dtype != np.uint8 or x.ndim != 4 or x.shape[1] not in (1, 3):
+        raise DataError(f"{where}: image must be uint8 (N, 1 or 3, H, W), got {x.dtype} {x.shape}")
+    if y.shape != (len(x),):
+        raise DataError(f"{where}: {len(x)} images but label has shape {y.shape}")
+
+
 def write_npz_split(root: Path, split: str, images: np.ndarray, labels: np.ndarray) -> Path:
     """<root>/<split>.npz holding ``image`` uint8 (N, C, H, W) and ``label`` int64 (N,), written atomically (a
     dataset another program made, e.g. translated images: ``load_dataset(root)`` reads it back)."""
     images, labels = np.asarray(images), np.asarray(labels)
-    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1] not in (1, 3):
-        raise DataError(f"{root}: images must be uint8 (N, 1 or 3, H, W), got {images.dtype} {images.shape}")
-    if labels.shape != (len(images),):
-        raise DataError(f"{root}: {len(images)} images but labels of shape {labels.shape}")
+    _check_npz_arrays(images, labels, root)
     path = Path(root) / NPZ_SPLITS[split]
     with atomic_open(path) as f:
         np.savez(f, image=images, label=labels.astype(np.int64))
@@ -275,10 +279,7 @@ def read_npz_split(root: Path, split: str) -> Arrays:
             x, y = z["image"], z["label"]
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
         raise DataError(f"{path}: not a readable .npz ({e})") from None
-    if x.dtype != np.uint8 or x.ndim != 4 or x.shape[1] not in (1, 3):
-        raise DataError(f"{path}: image must be uint8 (N, 1 or 3, H, W), got {x.dtype} {x.shape}")
-    if y.shape != (len(x),):
-        raise DataError(f"{path}: {len(x)} images but label has shape {y.shape}")
+    _check_npz_arrays(x, y, path)
     y = y.astype(np.int64)
     check_labels(y, max(10, int(y.max(initial=0)) + 1), path)
     return x, y
