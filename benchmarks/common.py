@@ -131,6 +131,20 @@ def claim_headline(name: str, anchor: str, prefix: str = "**Claim") -> tuple[str
     return (line.strip("*").split("**")[0], anchor) if line else None
 
 
+def recorded_rows(name: str) -> list[dict]:
+    """The rows of results/<name>.json, each with ``measured_at``: the commit and date of the measurement that
+    produced it (its own field when it was carried before, else the section's header). A collecting pass reads
+    them to keep rows whose runs are not on this machine (read them before the suite rewrites the file)."""
+    old = load_json(name) or {}
+    when = (measured_header(name) or {}).get("commit", "unknown")
+    return [{**r, "measured_at": r.get("measured_at", when)} for r in old.get("rows", [])]
+
+
+def carried_row(recorded: list[dict], **match) -> dict | None:
+    """The recorded row whose fields include ``match`` (e.g. kind, task, variant, seed, steps), or None."""
+    return next((r for r in recorded if all(r.get(k) == v for k, v in match.items())), None)
+
+
 def load_json(name: str):
     """results/<name>.json, or None."""
     f = RESULTS / f"{name}.json"

@@ -14,6 +14,7 @@ loss lifts CycleGAN's label preservation to >= 95% (the issue's goal).
 
 from __future__ import annotations
 
+import os
 import shutil
 import statistics
 
@@ -37,14 +38,17 @@ def run(quick: bool = False) -> str:
         common.featurenet(d)                                        # the frozen scorers, trained once if missing
     pics = common.RESULTS / "translation"
     pics.mkdir(parents=True, exist_ok=True)
-    rows = []
+    rows, recorded = [], common.recorded_rows("translation") if _collecting() else []
     for seed in seeds:
         for ds in PIX_SETS:
             for name, kw in PIX_VARIANTS.items():
                 out = common.OUT / "translation" / f"pix2pix_{ds}_{name.replace(' ', '').replace('+', '_')}_s{seed}"
                 r = common.train_or_collect("pix2pix", out, dataset=ds, data_dir=data_dir(), seed=seed,
                            steps=QUICK_STEPS if quick else PIX_STEPS, ckpt_every=0, image_every=0, **kw, **tiny)
-                if r is None:
+                if r is None:                             # collecting: the run is not here; an earlier one's row
+                    if old := common.carried_row(recorded, kind="pix2pix", task=ds, variant=name, seed=seed,
+                                                 steps=PIX_STEPS):
+                        rows.append(old)
                     continue
                 rows.append({"kind": "pix2pix", "task": ds, "variant": name, "seed": seed, "seconds": r.seconds,
                              "steps": r.steps, "test": cached_eval(out, "test")})
@@ -55,6 +59,9 @@ def run(quick: bool = False) -> str:
                 out, over = cyclegan_run(a, b, kw, seed, quick)
                 r = common.train_or_collect("cyclegan", out, **over)
                 if r is None:
+                    if old := common.carried_row(recorded, kind="cyclegan", task=f"{a}->{b}", variant=name, seed=seed,
+                                                 steps=CG_STEPS):
+                        rows.append(old)
                     continue
                 rows.append({"kind": "cyclegan", "task": f"{a}->{b}", "variant": name, "seed": seed,
                              "seconds": r.seconds, "steps": r.steps, "test": cached_eval(out, "test")})
@@ -66,6 +73,21 @@ def run(quick: bool = False) -> str:
     if not rows:                                      # collect mode before any run finished: keep the table
         raise common.SkipSuite("no finished run to collect; the measured table stays")
     return report(results)
+
+
+def _collecting() -> bool:
+    return bool(os.environ.get("LATENTLAB_COLLECT"))
+
+
+def _carried_note(rows: list[dict]) -> str:
+    """Which rows a collecting pass kept from an earlier measurement (their runs were not on this machine)."""
+    old = {}
+    for r in rows:
+        if "measured_at" in r:
+            old.setdefault((r["kind"], r["measured_at"]), set()).add(r["seed"])
+    return "".join(f" {k} rows of seeds {', '.join(map(str, sorted(s)))} are an earlier measurement's (commit "
+                   f"{when}), kept by a collecting pass (`LATENTLAB_COLLECT=1`) because their runs were not on the "
+                   "measuring machine." for (k, when), s in sorted(old.items()))
 
 
 def cyclegan_run(a: str, b: str, kw: dict, seed: int, quick: bool) -> tuple:
@@ -144,7 +166,7 @@ def report(results, measured: dict | None = None) -> str:
              "section). KID is the unbiased MMD² of the feature network's raw 128-d features (its own units); FID "
              "needs >= 2,048 images per side, so USPS's 2,007 test images get none. "
              "± is the standard error over seeds. Mean seconds per run: "
-             + ", ".join(f"{k} {v:.0f}" for k, v in secs.items()) + ".")
+             + ", ".join(f"{k} {v:.0f}" for k, v in secs.items()) + "." + _carried_note(rows))
     return section("Image-to-image translation: Pix2Pix and CycleGAN (+ CyCADA's semantic loss)",
                    "python -m benchmarks.run translation", f"Pix2Pix {results['steps']['pix2pix']} / CycleGAN "
                    f"{results['steps']['cyclegan']} steps per run", ", ".join(map(str, seeds)), body + "\n\n" + proto,
