@@ -110,6 +110,21 @@ def test_mapping_depth_zero_and_truncation():
         nets.create("stylegan_generator", z_dim=8, w_dim=16, n_mlp=0)
 
 
+def test_tanh_output_squashes_the_linear_image_of_the_same_weights():
+    torch.manual_seed(0)
+    lin = nets.create("stylegan_generator", img_size=28, channels=1, z_dim=8, w_dim=8, n_mlp=2, ngf=4).eval()
+    tanh = nets.create("stylegan_generator", img_size=28, channels=1, z_dim=8, w_dim=8, n_mlp=2, ngf=4,
+                       output="tanh").eval()
+    tanh.load_state_dict(lin.state_dict())                            # the option adds no weight
+    ws = lin.map(torch.randn(4, 8))[:, None].expand(-1, lin.num_ws, -1)
+    noise = [torch.randn(4, 1, h, w) for h, w in lin.noise_shapes()]
+    x = lin.synthesis(ws, noise)
+    assert x.abs().max() > 1                                           # linear: not bounded at initialisation
+    assert torch.allclose(tanh.synthesis(ws, noise), torch.tanh(x), atol=1e-6)
+    with pytest.raises(ValueError, match="output"):
+        nets.create("stylegan_generator", output="sigmoid")
+
+
 TINY = dict(ngf=4, ndf=4, z_dim=8, w_dim=8, n_mlp=2, batch_size=8, max_train=128, num_fixed=16, log_every=1,
             image_every=0, eval_at_end=False)
 

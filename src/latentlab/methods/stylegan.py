@@ -13,7 +13,9 @@ a 100x lower rate, an EMA generator for evaluation and pictures, truncation with
 Defaults for a CPU at 28-32 px (the paper's values one key away): z, w 128-d (512), widths 32, batch 32,
 gamma 0.01 (StyleGAN2-ADA's CIFAR-10 setting; FFHQ: 10), Adam 2e-3, betas (0, 0.99) (StyleGAN2's);
 ``style=adain`` is StyleGAN's AdaIN, ``style=modulated`` StyleGAN2's convolution (``demodulate``). Both use
-StyleGAN2's skip outputs (no progressive growing).
+StyleGAN2's skip outputs (no progressive growing). One departure, for MNIST on a CPU budget: the image goes through
+a tanh (``output=tanh``; StyleGAN's ``output=linear`` one key away), chosen on validation FID (the stylegan suite's
+linear row and ``benchmarks/studies/stylegan_budget.py``).
 """
 
 from __future__ import annotations
@@ -48,6 +50,10 @@ class StyleGANConfig(ImageGANConfig):
     style: str = param("adain", choices=("adain", "modulated"),
                        help="how w enters each layer: StyleGAN's AdaIN or StyleGAN2's modulated convolution")
     demodulate: bool = param(True, help="StyleGAN2's weight demodulation (style=modulated only)")
+    output: str = param("tanh", choices=("linear", "tanh"),
+                        help="the image through a tanh (DCGAN's; chosen on validation FID: a linear output leaves "
+                             "MNIST's flat background to chance and collapses at 500-2000 steps here) or the summed "
+                             "tRGB outputs as they are (StyleGAN's `linear`)")
     mixing: float = param(0.9, ge=0, le=1, help="style mixing probability per batch (the paper's 0.9; 0: off)")
     r1_gamma: float = param(0.01, ge=0, help="R1 weight gamma (StyleGAN2-ADA CIFAR-10: 0.01; FFHQ: 10)")
     r1_every: int = param(16, ge=1, help="lazy regularisation interval (StyleGAN2: 16; 1: every step)")
@@ -80,7 +86,7 @@ class StyleGAN(ImageGAN):
         super().__init__(cfg)
         self.G = nets.create("stylegan_generator", img_size=self.H, channels=self.C, z_dim=cfg.z_dim, w_dim=cfg.w_dim,
                              n_mlp=cfg.n_mlp, ngf=cfg.ngf, style=cfg.style, demodulate=cfg.demodulate,
-                             lr_mul=cfg.mapping_lr_mul)
+                             lr_mul=cfg.mapping_lr_mul, output=cfg.output)
         self.D = nets.create("stylegan_discriminator", img_size=self.H, channels=self.C, ndf=cfg.ndf)
         self.G_ema = self.make_ema()
 

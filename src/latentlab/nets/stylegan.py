@@ -140,16 +140,20 @@ class ToRGB(nn.Module):
 
 
 class StyleGenerator(nn.Module):
-    """z (B, z_dim) -> images (B, C, H, W) in about [-1, 1] (no tanh, as StyleGAN)."""
+    """z (B, z_dim) -> images (B, C, H, W): the summed tRGB outputs as they are, in about [-1, 1]
+    (``output="linear"``, StyleGAN's), or squashed into (-1, 1) by a tanh (``output="tanh"``, DCGAN's)."""
 
     def __init__(self, img_size: int = 32, channels: int = 1, z_dim: int = 128, w_dim: int = 128, n_mlp: int = 8,
                  ngf: int = 32, style: str = "modulated", demodulate: bool = True, lr_mul: float = 0.01,
-                 w_avg_beta: float = 0.995):
+                 w_avg_beta: float = 0.995, output: str = "linear"):
         super().__init__()
         if img_size not in _START:
             raise ValueError(f"StyleGAN nets support img_size 28, 32 or 64, got {img_size}")
         if style not in ("adain", "modulated"):
             raise ValueError(f"style must be adain or modulated, got {style!r}")
+        if output not in ("linear", "tanh"):
+            raise ValueError(f"output must be linear or tanh, got {output!r}")
+        self.output = output
         s0 = _START[img_size]
         n_up = int(math.log2(img_size // s0))
         ch = [min(ngf * 2 ** (n_up - i), ngf * 8) for i in range(n_up + 1)]   # channels per resolution
@@ -194,7 +198,7 @@ class StyleGenerator(nn.Module):
             for j in (2 * r - 1, 2 * r):
                 x = self.layers[j](x, ws[:, j], None if noise is None else noise[j])
             rgb = F.interpolate(rgb, scale_factor=2, mode="bilinear", align_corners=False) + self.to_rgb[r](x, ws[:, 2 * r + 1])
-        return rgb
+        return torch.tanh(rgb) if self.output == "tanh" else rgb
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None, psi: float = 1.0,
                 z_mix: torch.Tensor | None = None, crossover: int | torch.Tensor | None = None,
