@@ -10,7 +10,9 @@ part (no test image is read):
   a StyleGAN run's schedule does not depend on its length, so resuming gives the weights of one longer run);
 - output: StyleGAN's linear image against a tanh (DCGAN's), which puts MNIST's flat background at reach;
 - gamma: R1's weight at 500 steps with the linear output, the default 0.01 (StyleGAN2-ADA's CIFAR-10 value)
-  against 1 and 10 (FFHQ's), in case the discriminator's lead (generator loss near 8) is too weak a penalty.
+  against 1 and 10 (FFHQ's), in case the discriminator's lead (generator loss near 8) is too weak a penalty;
+- lr: with the tanh, Adam's rate below StyleGAN2's 0.002 (``LRS``) at 1,000 steps, where the default's FID rose
+  above its 500-step value, in case the rate makes training unsteady.
 
 One seed per cell (a study: the stylegan suite's 3-seed table, with its linear row, is the evidence for the
 default); FID / KID / precision / recall / share read with confidence >= 0.9 on 5,000 EMA samples against 5,000
@@ -27,18 +29,19 @@ from ..common import data_dir, featurenet_line, section, table, train_run
 STEPS = (500, 1000, 2000)
 OUTPUTS = ("linear", "tanh")
 GAMMAS = (0.01, 1.0, 10.0)
+LRS, LR_STEPS = (1e-3, 5e-4), 1000
 SEED = 0
 
 
-def _over(steps: int, gamma: float, quick: bool, output: str = "linear") -> dict:
+def _over(steps: int, gamma: float, quick: bool, output: str = "linear", **kw) -> dict:
     tiny = dict(max_train=256, eval_samples=64, ngf=4, ndf=4, z_dim=8, w_dim=8, batch_size=8) if quick else {}
     return dict(dataset="mnist", data_dir=data_dir(), seed=SEED, steps=steps, r1_gamma=gamma, output=output, ckpt_every=0,
-                image_every=0, log_every=100, **tiny)
+                image_every=0, log_every=100, **kw, **tiny)
 
 
-def _row(r, steps: int, gamma: float, kind: str, output: str = "linear") -> dict:
+def _row(r, steps: int, gamma: float, kind: str, output: str = "linear", lr: float = 2e-3) -> dict:
     m = r.eval.metrics
-    return {"kind": kind, "output": output, "steps": steps, "gamma": gamma, "seconds": r.seconds,
+    return {"kind": kind, "output": output, "steps": steps, "gamma": gamma, "lr": lr, "seconds": r.seconds,
             **{k: m[k] for k in ("fid", "kid", "precision", "recall", "confident_fraction") if k in m}}
 
 
@@ -63,6 +66,11 @@ def run(quick: bool = False) -> str:
     for g in GAMMAS[1:]:
         out = common.OUT / "stylegan_budget" / f"gamma{g:g}_{steps[0]}"
         rows.append(_row(train_run("stylegan", out, **_over(steps[0], g, quick)), steps[0], g, "gamma"))
+    for lr in LRS:
+        n = steps[1] if quick else LR_STEPS
+        out = common.OUT / "stylegan_budget" / f"tanh_lr{lr:g}_{n}"
+        r = train_run("stylegan", out, **_over(n, GAMMAS[0], quick, "tanh", lr=lr))
+        rows.append(_row(r, n, GAMMAS[0], "lr", "tanh", lr))
     results = {"rows": rows, "seed": SEED}
     common.save_json("stylegan_budget", results)
     return report(results)
@@ -71,9 +79,9 @@ def run(quick: bool = False) -> str:
 def report(results, measured: dict | None = None) -> str:
     rows = results["rows"]
     f = lambda r, k, d: f"{r[k]:.{d}f}" if k in r else "–"              # noqa: E731
-    body = table(["question", "output", "steps", "R1 gamma", "FID ↓ (val)", "KID ↓", "precision", "recall",
+    body = table(["question", "output", "steps", "R1 gamma", "Adam lr", "FID ↓ (val)", "KID ↓", "precision", "recall",
                   "read with conf >= 0.9 %", "seconds"],
-                 [[r["kind"], r.get("output", "linear"), r["steps"], f"{r['gamma']:g}", f(r, "fid", 1), f(r, "kid", 1), f(r, "precision", 3),
+                 [[r["kind"], r.get("output", "linear"), r["steps"], f"{r['gamma']:g}", f"{r.get('lr', 2e-3):g}", f(r, "fid", 1), f(r, "kid", 1), f(r, "precision", 3),
                    f(r, "recall", 3), f"{100 * r['confident_fraction']:.1f}" if "confident_fraction" in r else "–",
                    f"{r['seconds']:.0f}"] for r in rows])
     pics = "\n".join(f"![StyleGAN, {r['output']} output, samples after {r['steps']} steps]"
@@ -82,7 +90,8 @@ def report(results, measured: dict | None = None) -> str:
              f"seed {results['seed']}, one process, 1 thread (sharing the 2 cores with another suite: seconds are "
              "approximate); 5,000 samples against 5,000 images of the held-out 10% of train, "
              + featurenet_line("mnist")[0] + " (not Inception). Budget rows are one run resumed exactly at each "
-             "length; the gamma rows are separate runs of the first length, linear output.")
-    return section("StyleGAN on a CPU: its linear image against a tanh, training length, R1's weight", "python -m benchmarks.run studies.stylegan_budget",
+             "length; the gamma rows are separate runs of the first length, linear output; the lr rows separate runs with "
+             "the tanh.")
+    return section("StyleGAN on a CPU: its linear image against a tanh, training length, R1's weight, Adam's rate", "python -m benchmarks.run studies.stylegan_budget",
                    " / ".join(dict.fromkeys(str(r["steps"]) for r in rows if r["kind"] == "budget")) + " steps (one resumed run per output), "
-                   f"and {rows[-1]['steps']}-step runs per gamma", str(results["seed"]), body + "\n\n" + pics, notes, measured=measured)
+                   f"500-step runs per gamma, {LR_STEPS}-step runs per lr", str(results["seed"]), body + "\n\n" + pics, notes, measured=measured)
