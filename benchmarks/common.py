@@ -167,10 +167,15 @@ def finished_run(method: str, out: Path, **overrides):
     return TrainResult(out, r["steps"], r["seconds"], ev, r["artifacts"])
 
 
+def collecting() -> bool:
+    """``$LATENTLAB_COLLECT`` is set: suites table their finished runs and train nothing."""
+    return bool(os.environ.get("LATENTLAB_COLLECT"))
+
+
 def train_or_collect(method: str, out: Path, collect: bool | None = None, **overrides):
-    """``train_run``, or with ``collect`` (default: ``$LATENTLAB_COLLECT`` set) the finished run or None: nothing
+    """``train_run``, or with ``collect`` (default: ``collecting()``) the finished run or None: nothing
     trained, so a suite can write the table of what is measured so far while its workers still run."""
-    if os.environ.get("LATENTLAB_COLLECT") if collect is None else collect:
+    if collecting() if collect is None else collect:
         return finished_run(method, out, **overrides)
     return train_run(method, out, **overrides)
 

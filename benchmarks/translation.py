@@ -14,7 +14,6 @@ loss lifts CycleGAN's label preservation to >= 95% (the issue's goal).
 
 from __future__ import annotations
 
-import os
 import shutil
 import statistics
 
@@ -38,34 +37,23 @@ def run(quick: bool = False) -> str:
         common.featurenet(d)                                        # the frozen scorers, trained once if missing
     pics = common.RESULTS / "translation"
     pics.mkdir(parents=True, exist_ok=True)
-    rows, recorded = [], common.recorded_rows("translation") if _collecting() else []
+    rows, recorded = [], common.recorded_rows("translation") if common.collecting() else []
     for seed in seeds:
         for ds in PIX_SETS:
             for name, kw in PIX_VARIANTS.items():
                 out = common.OUT / "translation" / f"pix2pix_{ds}_{name.replace(' ', '').replace('+', '_')}_s{seed}"
+                steps = QUICK_STEPS if quick else PIX_STEPS
                 r = common.train_or_collect("pix2pix", out, dataset=ds, data_dir=data_dir(), seed=seed,
-                           steps=QUICK_STEPS if quick else PIX_STEPS, ckpt_every=0, image_every=0, **kw, **tiny)
-                if r is None:                             # collecting: the run is not here; an earlier one's row
-                    if old := common.carried_row(recorded, kind="pix2pix", task=ds, variant=name, seed=seed,
-                                                 steps=PIX_STEPS):
-                        rows.append(old)
-                    continue
-                rows.append({"kind": "pix2pix", "task": ds, "variant": name, "seed": seed, "seconds": r.seconds,
-                             "steps": r.steps, "test": cached_eval(out, "test")})
-                if seed == seeds[0]:
+                                            steps=steps, ckpt_every=0, image_every=0, **kw, **tiny)
+                if _add_row(rows, recorded, r, out, kind="pix2pix", task=ds, variant=name, seed=seed, steps=steps) \
+                        and seed == seeds[0]:
                     shutil.copy(r.artifacts["translations"], pics / f"pix2pix_{ds}_{'l1' if kw else 'cgan'}.png")
         for a, b in CG_TASKS:
             for name, kw in CG_VARIANTS.items():
                 out, over = cyclegan_run(a, b, kw, seed, quick)
                 r = common.train_or_collect("cyclegan", out, **over)
-                if r is None:
-                    if old := common.carried_row(recorded, kind="cyclegan", task=f"{a}->{b}", variant=name, seed=seed,
-                                                 steps=CG_STEPS):
-                        rows.append(old)
-                    continue
-                rows.append({"kind": "cyclegan", "task": f"{a}->{b}", "variant": name, "seed": seed,
-                             "seconds": r.seconds, "steps": r.steps, "test": cached_eval(out, "test")})
-                if seed == seeds[0]:
+                if _add_row(rows, recorded, r, out, kind="cyclegan", task=f"{a}->{b}", variant=name, seed=seed,
+                            steps=over["steps"]) and seed == seeds[0]:
                     shutil.copy(r.artifacts["translations"], pics / f"cyclegan_{a}2{b}_{'sem' if kw else 'plain'}.png")
         results = {"rows": rows, "seeds": list(seeds[:seeds.index(seed) + 1]),
                    "steps": {"pix2pix": QUICK_STEPS if quick else PIX_STEPS, "cyclegan": QUICK_STEPS if quick else CG_STEPS}}
@@ -75,8 +63,14 @@ def run(quick: bool = False) -> str:
     return report(results)
 
 
-def _collecting() -> bool:
-    return bool(os.environ.get("LATENTLAB_COLLECT"))
+def _add_row(rows: list[dict], recorded: list[dict], r, out, **key) -> bool:
+    """Append the finished run ``r``'s row (``key`` + seconds, steps, test metrics); with no run here (a collecting
+    pass), an earlier measurement's row of the same ``key`` if ``recorded`` has one. True when ``r`` is a run."""
+    if r is not None:
+        rows.append({**key, "seconds": r.seconds, "steps": r.steps, "test": cached_eval(out, "test")})
+    elif old := common.carried_row(recorded, **key):
+        rows.append(old)
+    return r is not None
 
 
 def _carried_note(rows: list[dict]) -> str:
